@@ -1,0 +1,199 @@
+"""The platform's HTTP API as the contract fixes it, and the outbox's upload loop.
+
+Answers: 200 -> done; 5xx, 429, no answer -> keep and retry with exponential
+backoff and jitter, never sooner than ``Retry-After``; 413 -> split and retry;
+401 -> keep everything and hold until the token changes; other 4xx -> dead letter.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from .clock import Clock, iso
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 300.0
+AUTH_HOLD_S = 900.0
+
+
+class ApiError(Exception):
+    """No usable answer (network down, timeout, not JSON)."""
+
+
+class Api:
+    """Requests to ``{server}/api/v1/edge/...`` with the gateway's bearer token."""
+
+    def __init__(self, base_url: str, token_source, gzip_bodies: bool = True,
+                 timeout_s: float = 30.0, transport=None):
+        self.base = base_url.rstrip("/") + "/api/v1/edge"
+        self.token_source = token_source
+        self.gzip_bodies = gzip_bodies
+        self.client = httpx.Client(timeout=timeout_s, transport=transport)
+
+    def token(self) -> str:
+        """The current token ('' when none is configured)."""
+        return self.token_source() or ""
+
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token()}", "Accept": "application/json",
+                "User-Agent": "mcoms-edge"}
+
+    def post(self, path: str, body: dict) -> httpx.Response:
+        """POST a JSON body (gzip-compressed if enabled); raises ApiError without an answer."""
+        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        headers = {**self._headers(), "Content-Type": "application/json"}
+        if self.gzip_bodies:
+            data = gzip.compress(data, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        try:
+            return self.client.post(self.base + path, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"POST {path}: {exc!r}") from exc
+
+    def get(self, path: str) -> httpx.Response:
+        """GET; raises ApiError without an answer."""
+        try:
+            return self.client.get(self.base + path, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ApiError(f"GET {path}: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Close connections."""
+        self.client.close()
+
+
+def retry_after_s(response: httpx.Response, now) -> float | None:
+    """Seconds the server asked us to wait (delta-seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class UploadStatus:
+    """Where uploading stands, for the heartbeat and the log."""
+
+    failures: int = 0
+    next_attempt: float = 0.0  # monotonic
+    auth_failed: bool = False
+    auth_token: str | None = None
+    last_error: str | None = None
+
+
+class Uploader:
+    """Sends the outbox's batches one at a time, as the contract says."""
+
+    def __init__(self, api: Api, outbox: Outbox, gateway_source, clock: Clock,
+                 rng=random.random, batch_limit: int = 5000):
+        self.api = api
+        self.outbox = outbox
+        self.gateway_source = gateway_source
+        self.clock = clock
+        self.rng = rng
+        self.batch_limit = batch_limit
+        self.status = UploadStatus()
+
+    def ready(self) -> bool:
+        """Whether an attempt is allowed now (backoff over, token not known bad)."""
+        s = self.status
+        if s.auth_failed and self.api.token() != s.auth_token:
+            log.warning("token changed: uploading again")
+            s.auth_failed, s.next_attempt = False, 0.0
+        return self.clock.monotonic() >= s.next_attempt
+
+    def step(self) -> str:
+        """One attempt: sent, idle, wait, retry, split, held or dead."""
+        if not self.ready():
+            return "wait"
+        gateway = self.gateway_source()
+        if not gateway:
+            return "idle"  # the gateway's name comes with the server's config
+        batch = self.outbox.next_batch(gateway, iso(self.clock.now()), self.batch_limit)
+        if batch is None:
+            return "idle"
+        try:
+            response = self.api.post("/readings", batch)
+        except ApiError as exc:
+            return self._retry(f"no answer: {exc}", None)
+        return self._handle(batch, response)
+
+    def _handle(self, batch: dict, response: httpx.Response) -> str:
+        code, batch_id = response.status_code, batch["batch_id"]
+        if code == 200:
+            self._answered(batch, response)
+            self.outbox.ack(batch_id)
+            self.status.failures, self.status.last_error = 0, None
+            return "sent"
+        if code == 413:
+            parts = self.outbox.split(batch_id, iso(self.clock.now()))
+            if parts:
+                log.warning("batch %s too large (%d readings): split in two", batch_id,
+                            len(batch["readings"]))
+                return "split"
+            self.outbox.dead_letter(batch_id, "413 for a single reading")
+            return "dead"
+        if code == 401:
+            self.status.auth_failed = True
+            self.status.auth_token = self.api.token()
+            self.status.next_attempt = self.clock.monotonic() + AUTH_HOLD_S
+            self.status.last_error = "401: token refused"
+            log.error("THE SERVER REFUSES THIS GATEWAY'S TOKEN (401): uploads are held, every "
+                      "reading is kept; fix the token (MCOMS_EDGE_TOKEN or the token file)")
+            return "held"
+        if code == 429 or code >= 500:
+            return self._retry(f"HTTP {code}", retry_after_s(response, self.clock.now()))
+        reason = f"HTTP {code}: {response.text[:500]}"
+        self.outbox.dead_letter(batch_id, reason)
+        log.error("batch %s dead-lettered (%s); kept in the outbox for a person", batch_id,
+                  reason)
+        return "dead"
+
+    def _answered(self, batch: dict, response: httpx.Response) -> None:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        rejected = answer.get("rejected") or [] if isinstance(answer, dict) else []
+        for item in rejected[:20]:
+            reading = batch["readings"][item.get("index", 0)] if isinstance(item, dict) else {}
+            log.warning("server flagged reading %s@%s: %s", reading.get("address"),
+                        reading.get("ts"), item.get("reason") if isinstance(item, dict) else item)
+
+    def _retry(self, reason: str, retry_after: float | None) -> str:
+        s = self.status
+        s.failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (s.failures - 1))
+        delay *= 0.5 + 0.5 * self.rng()  # jitter: Pis coming back together do not stampede
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        s.next_attempt = self.clock.monotonic() + delay
+        s.last_error = reason
+        log.warning("upload failed (%s); retrying in %.0f s", reason, delay)
+        return "retry"
+
+    def drain(self, max_batches: int = 50) -> str:
+        """Send batches until there is nothing to send or an attempt fails."""
+        outcome = "idle"
+        for _ in range(max_batches):
+            outcome = self.step()
+            if outcome not in ("sent", "split", "dead"):
+                break
+        return outcome
