@@ -1,0 +1,4 @@
+"""Tariffs, service packages, billing runs, invoices, ledger, payments, collections.
+
+Public face: ``services`` (writes), ``selectors`` (reads).
+"""

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from customers import portal, views
+
+app_name = "customers"
+urlpatterns = [
+    path("customers/", views.customer_list, name="list"),
+    path("customers/new/", views.customer_create, name="create"),
+    path("customers/<int:pk>/", views.customer_detail, name="detail"),
+    path("customers/<int:pk>/edit/", views.customer_edit, name="edit"),
+    path("customers/<int:pk>/status/", views.customer_status, name="status"),
+    path("customers/<int:pk>/requests/new/", views.request_create, name="request_create"),
+    path("requests/", views.request_list, name="requests"),
+    path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("portal/", portal.home, name="portal"),
+]

@@ -1,0 +1,8 @@
+"""The REST API under /api/v1/: each app registers its endpoints."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("customers.api")),
+    path("", include("metering.api")),
+]

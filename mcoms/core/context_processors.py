@@ -1,0 +1,34 @@
+"""Navigation by role: each person sees the menu entries their role can use."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from mcoms.core.roles import Cap, Role
+
+# (label, url name, capability or role test)
+_ENTRIES = [
+    ("Dashboard", "dashboard:home", lambda u: u.role not in (Role.CUSTOMER,)),
+    ("Field app", "fieldops:home", lambda u: u.role in (Role.FIELD_AGENT, Role.FIELD_SUPERVISOR)),
+    ("Customers", "customers:list", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
+    ("Requests", "customers:requests", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
+    ("Meters", "metering:meters", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Gateways", "metering:gateways", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
+    ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav": []}
+    nav = [
+        {"label": label, "url": reverse(name), "active": request.path.startswith(reverse(name))}
+        for label, name, allowed in _ENTRIES
+        if allowed(user)
+    ]
+    if user.is_staff:
+        nav.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
+    return {"nav": nav}

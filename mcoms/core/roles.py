@@ -1,0 +1,78 @@
+"""Roles and what each may do.
+
+A user has one role. What they may *see* is scoped by the regions, clusters and
+sites assigned to them (see :mod:`mcoms.core.selectors`); what they may *do* is a
+capability granted to their role here. Pages and API endpoints check both.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Head-office admin"
+    REGIONAL_MANAGER = "regional_manager", "Regional manager"
+    CLUSTER_MANAGER = "cluster_manager", "Cluster manager"
+    SITE_MANAGER = "site_manager", "Site manager"
+    BILLING_OFFICER = "billing_officer", "Billing officer"
+    FIELD_SUPERVISOR = "field_supervisor", "Field supervisor"
+    FIELD_AGENT = "field_agent", "Field agent"
+    CUSTOMER = "customer", "Customer"
+
+
+STAFF_ROLES = frozenset(Role) - {Role.CUSTOMER}
+MANAGERS = frozenset({Role.ADMIN, Role.REGIONAL_MANAGER, Role.CLUSTER_MANAGER, Role.SITE_MANAGER})
+FIELD = frozenset({Role.FIELD_SUPERVISOR, Role.FIELD_AGENT})
+
+
+class Cap:
+    """Capability names (strings, so templates can ask for them)."""
+
+    CUSTOMERS_VIEW = "customers.view"
+    CUSTOMERS_EDIT = "customers.edit"
+    CUSTOMERS_STATUS = "customers.status"
+    REQUESTS_HANDLE = "requests.handle"
+    METERS_VIEW = "meters.view"
+    METERS_EDIT = "meters.edit"
+    METERS_FIELD = "meters.field"  # install / commission steps done on site
+    METERS_IMPORT = "meters.import"
+    ORG_MANAGE = "org.manage"
+    PEOPLE_MANAGE = "people.manage"
+    AUDIT_VIEW = "audit.view"
+    MESSAGES_VIEW = "messages.view"
+    PACKAGES_MANAGE = "packages.manage"
+
+
+_ALL_STAFF_VIEW = {Cap.CUSTOMERS_VIEW, Cap.METERS_VIEW}
+_MANAGER_CAPS = _ALL_STAFF_VIEW | {
+    Cap.CUSTOMERS_EDIT,
+    Cap.CUSTOMERS_STATUS,
+    Cap.REQUESTS_HANDLE,
+    Cap.METERS_EDIT,
+    Cap.METERS_FIELD,
+    Cap.METERS_IMPORT,
+    Cap.MESSAGES_VIEW,
+}
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.ADMIN: frozenset(
+        _MANAGER_CAPS | {Cap.ORG_MANAGE, Cap.PEOPLE_MANAGE, Cap.AUDIT_VIEW, Cap.PACKAGES_MANAGE}
+    ),
+    Role.REGIONAL_MANAGER: frozenset(_MANAGER_CAPS | {Cap.AUDIT_VIEW}),
+    Role.CLUSTER_MANAGER: frozenset(_MANAGER_CAPS),
+    Role.SITE_MANAGER: frozenset(_MANAGER_CAPS),
+    Role.BILLING_OFFICER: frozenset(
+        _ALL_STAFF_VIEW | {Cap.CUSTOMERS_STATUS, Cap.MESSAGES_VIEW, Cap.PACKAGES_MANAGE}
+    ),
+    Role.FIELD_SUPERVISOR: frozenset(
+        _ALL_STAFF_VIEW | {Cap.CUSTOMERS_EDIT, Cap.REQUESTS_HANDLE, Cap.METERS_FIELD}
+    ),
+    Role.FIELD_AGENT: frozenset(_ALL_STAFF_VIEW | {Cap.CUSTOMERS_EDIT, Cap.METERS_FIELD}),
+    Role.CUSTOMER: frozenset(),
+}
+
+
+def role_can(role: str, capability: str) -> bool:
+    """True when ``role`` carries ``capability``."""
+    return capability in CAPABILITIES.get(role, frozenset())

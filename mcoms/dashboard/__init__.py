@@ -1,0 +1,1 @@
+"""Management dashboards: the top layer, reading every app through its selectors."""

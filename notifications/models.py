@@ -1,0 +1,83 @@
+"""Message templates and the message log."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    SWAHILI = "sw", "Swahili"
+    LUGANDA = "lg", "Luganda"
+
+
+class MessageTemplate(models.Model):
+    """The wording of one event's message in one language and channel.
+
+    ``body`` uses Django template syntax over the context the caller passes.
+    """
+
+    key = models.SlugField(max_length=64, help_text="Event, e.g. customer_registered")
+    language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.SMS)
+    subject = models.CharField(max_length=200, blank=True, help_text="Email only")
+    body = models.TextField()
+    essential = models.BooleanField(
+        default=False,
+        help_text="Essential messages (receipts, disconnection notices) ignore opt-out",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key", "language", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "language", "channel"], name="one_template_per_event_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.language}, {self.channel})"
+
+
+class Message(models.Model):
+    """One outgoing message and what became of it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    to = models.CharField(max_length=254, help_text="E.164 phone number or email address")
+    template_key = models.CharField(max_length=64, blank=True)
+    language = models.CharField(max_length=5, default=Language.ENGLISH)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    about = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text="The record this message concerns, as app_label.model:id",
+    )
+    site_id = models.IntegerField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    backend = models.CharField(max_length=200, blank=True)
+    provider_message_id = models.CharField(max_length=100, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to}: {self.body[:40]}"

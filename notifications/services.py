@@ -1,0 +1,113 @@
+"""Sending messages: render a template, log the message, deliver after commit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.template import Context, Template
+
+from mcoms.core import clock
+from notifications.backends import DeliveryError, backend_for, backend_path_for
+from notifications.models import Channel, Language, Message, MessageTemplate
+
+log = logging.getLogger(__name__)
+
+
+class TemplateMissing(LookupError):
+    """No template exists for this event in any language for the channel."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+    language: str
+
+
+def render(key: str, *, language: str, channel: str, context: dict) -> Rendered:
+    """Render the template for ``key`` in ``language``, falling back to English."""
+    candidates = MessageTemplate.objects.filter(key=key, channel=channel)
+    template = (
+        candidates.filter(language=language).first()
+        or candidates.filter(language=Language.ENGLISH).first()
+    )
+    if template is None:
+        raise TemplateMissing(f"No {channel} template for {key!r}")
+    ctx = Context(context, autoescape=False)
+    return Rendered(
+        subject=Template(template.subject).render(ctx).strip(),
+        body=Template(template.body).render(ctx).strip(),
+        language=template.language,
+    )
+
+
+def send_message(
+    *,
+    to: str,
+    template: str,
+    context: dict,
+    channel: str = Channel.SMS,
+    language: str = Language.ENGLISH,
+    about: str = "",
+    site_id: int | None = None,
+) -> Message:
+    """Queue a templated message to a phone number or email address.
+
+    The message is logged at once; delivery is a Celery task started after the
+    surrounding transaction commits, so a rolled-back change sends nothing.
+    """
+    rendered = render(template, language=language, channel=channel, context=context)
+    message = Message.objects.create(
+        channel=channel,
+        to=to,
+        template_key=template,
+        language=rendered.language,
+        subject=rendered.subject,
+        body=rendered.body,
+        about=about,
+        site_id=site_id,
+        backend=backend_path_for(channel),
+        created_at=clock.now(),
+    )
+    from notifications.tasks import deliver_message
+
+    transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    return message
+
+
+def deliver(message_id: int) -> bool:
+    """Hand one queued message to its backend. Returns False when it should be retried.
+
+    The message is claimed with a conditional update, so two workers never send
+    the same message.
+    """
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING
+    )
+    if not claimed:
+        return True
+    message = Message.objects.get(pk=message_id)
+    message.attempts += 1
+    try:
+        provider_id = backend_for(message.channel).send(message)
+    except DeliveryError as exc:
+        message.error = str(exc)
+        message.status = Message.Status.QUEUED if exc.retry else Message.Status.FAILED
+        message.save(update_fields=["error", "status", "attempts"])
+        log.warning("message %s not delivered: %s", message_id, exc)
+        return not exc.retry
+    message.status = Message.Status.SENT
+    message.provider_message_id = provider_id
+    message.sent_at = clock.now()
+    message.error = ""
+    message.save(update_fields=["status", "provider_message_id", "sent_at", "error", "attempts"])
+    return True
+
+
+def mark_failed(message_id: int, reason: str) -> None:
+    """Give up on a message after its retries ran out."""
+    Message.objects.filter(pk=message_id).exclude(status=Message.Status.SENT).update(
+        status=Message.Status.FAILED, error=reason
+    )
