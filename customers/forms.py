@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.selectors import packages_on_offer
 from customers.models import Customer, ServiceRequest
 
 
@@ -36,7 +35,8 @@ class CustomerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if sites is not None:
             self.fields["site"].queryset = sites
-        self.fields["package"].queryset = packages_on_offer()
+        # Packages come through the string foreign key; only those on offer are offered.
+        self.fields["package"].queryset = self.fields["package"].queryset.filter(active=True)
         if self.instance.pk:
             self.fields["site"].disabled = True
         # Phones are normalised by the service, not by the model field's max length.
@@ -61,7 +61,8 @@ class ServiceRequestForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["requested_package"].queryset = packages_on_offer()
+        packages = self.fields["requested_package"].queryset
+        self.fields["requested_package"].queryset = packages.filter(active=True)
         self.fields["requested_package"].required = False
 
     def _post_clean(self):

@@ -60,10 +60,9 @@ def check_bus_room(gateway: Gateway, *, meter_pk: int | None = None) -> None:
     """Refuse one more meter on a bus that already carries its limit."""
     count = gateway.meters.filter(status__in=HOLDS_ADDRESS).exclude(pk=meter_pk).count()
     if count >= gateway.meter_limit:
+        limit = gateway.meter_limit
         raise ValidationError(
-            {
-                "gateway": f"Bus {gateway.name} already has {count} meters (limit {gateway.meter_limit})."
-            }
+            {"gateway": f"Bus {gateway.name} already has {count} meters (limit {limit})."}
         )
 
 

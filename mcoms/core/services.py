@@ -10,6 +10,20 @@ from mcoms.core.models import AuditEvent, Cluster, Region, Site, User
 _USER_AUDIT_FIELDS = ("username", "first_name", "last_name", "email", "phone", "role", "is_active")
 
 
+def user_snapshot(user: User) -> dict:
+    """A person's audited fields and scope, for before/after comparison."""
+    return audit.snapshot(user, _USER_AUDIT_FIELDS) | _user_scope(user)
+
+
+def user_record_admin_change(*, user: User, before: dict | None) -> None:
+    """Audit a change made through the admin's user form (which saves fields itself)."""
+    after = user_snapshot(user)
+    if before is None:
+        audit.record(AuditEvent.Action.CREATE, user, after=after)
+    elif before != after:
+        audit.record(AuditEvent.Action.UPDATE, user, before=before, after=after)
+
+
 def _user_scope(user: User) -> dict:
     return {
         "regions": sorted(user.regions.values_list("code", flat=True)),
@@ -52,8 +66,7 @@ def user_create(
     user.sites.set(sites or [])
     user.clusters.set(clusters or [])
     user.regions.set(regions or [])
-    after = audit.snapshot(user, _USER_AUDIT_FIELDS) | _user_scope(user)
-    audit.record(AuditEvent.Action.CREATE, user, after=after)
+    audit.record(AuditEvent.Action.CREATE, user, after=user_snapshot(user))
     return user
 
 
@@ -67,7 +80,7 @@ def user_update(
     **fields,
 ) -> User:
     """Change a person's details, role or scope; the change is audited."""
-    before = audit.snapshot(user, _USER_AUDIT_FIELDS) | _user_scope(user)
+    before = user_snapshot(user)
     unknown = set(fields) - set(_USER_AUDIT_FIELDS) - {"is_staff"}
     if unknown:
         raise ValueError(f"user_update cannot change {sorted(unknown)}")
@@ -81,7 +94,7 @@ def user_update(
         user.clusters.set(clusters)
     if regions is not None:
         user.regions.set(regions)
-    after = audit.snapshot(user, _USER_AUDIT_FIELDS) | _user_scope(user)
+    after = user_snapshot(user)
     if after != before:
         audit.record(AuditEvent.Action.UPDATE, user, before=before, after=after)
     return user
