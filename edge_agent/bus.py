@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -88,10 +89,8 @@ class Bus:
         """Close the port (it is reopened on next use)."""
         if self.master is not None:
             self._stats = self.master.stats
-            try:
+            with contextlib.suppress(OSError):
                 self.master.port.close()
-            except OSError:
-                pass
             self.master = None
 
     def read_registers(self, unit: int, function_code: int, start: int, count: int) -> list[int]:

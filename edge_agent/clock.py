@@ -57,6 +57,11 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def parse_iso(text: str) -> datetime:
+    """An aware datetime from RFC 3339 (``Z`` accepted)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def interval_start(now: datetime, interval_s: int) -> datetime:
     """The latest interval boundary at or before ``now`` (multiples since midnight UTC)."""
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

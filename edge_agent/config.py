@@ -270,10 +270,10 @@ def apply_server_config(cfg: AgentConfig, answer: dict) -> AgentConfig:
         "serial": _serial(serial, cfg.serial, "server config serial."),
         "meters": parse_meters(answer.get("meters", []), "server config meters", warnings),
     }
-    for key, kind in (("poll_interval_s", float), ("log_interval_s", int),
-                      ("heartbeat_interval_s", float)):
+    for key, kind, minimum in (("poll_interval_s", float, 0.05), ("log_interval_s", int, 1),
+                               ("heartbeat_interval_s", float, 1)):
         if key in answer:
-            changes[key] = _check(f"server config {key}", answer[key], kind, minimum=1)
+            changes[key] = _check(f"server config {key}", answer[key], kind, minimum=minimum)
     return replace(cfg, **changes)
 
 

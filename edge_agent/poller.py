@@ -96,7 +96,11 @@ class Poller:
                                   self.latency_s)
 
     def sweep(self, energy_due: list[int] = ()) -> SweepResult:
-        """Read every meter once; energy for those in ``energy_due`` while the budget lasts."""
+        """Read every meter once; energy for those in ``energy_due`` while the budget lasts.
+
+        At least one meter's energy is read per sweep, so that a budget too small for
+        the bus still lets the interval readings through, only later.
+        """
         result = SweepResult(started_at=self.clock.now())
         start = self.clock.monotonic()
         result.port_open = self.bus.ensure_open()
@@ -122,7 +126,7 @@ class Poller:
                 continue
             cost = sum(self._cost(b) for b in state.energy)
             elapsed = max(result.bus_time_s, self.clock.monotonic() - start)
-            if elapsed + cost > self.budget_s:
+            if elapsed + cost > self.budget_s and result.energy_read:
                 break  # the rest are read in the next sweep; their ts stays the boundary
             values = self._read(state, state.energy, result)
             if values is not None and "energy_kwh" in values:

@@ -10,6 +10,7 @@ the benchmark exercise the same paths a real bus does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -103,9 +104,11 @@ def _simdata(meter: SimMeter) -> list[SimData]:
 class SimBus:
     """The meters on one simulated bus, and the pymodbus server answering for them."""
 
-    def __init__(self, meters: list[SimMeter]):
+    def __init__(self, meters: list[SimMeter], power_cycle_after_s: float | None = None):
         self.meters = {m.address: m for m in meters}
         self.server = None
+        #: Seconds after which a meter needing a power cycle "gets" one (None: only when asked).
+        self.power_cycle_after_s = power_cycle_after_s
 
     def _devices(self) -> list[SimDevice]:
         devices = []
@@ -137,9 +140,12 @@ class SimBus:
         if not 1 <= new <= 247:
             return ExcCodes.ILLEGAL_VALUE
         meter.pending_address = new
+        loop = asyncio.get_running_loop()
         if not rmap.address_needs_power_cycle:
             # The answer still goes out from the old address: pymodbus copies it from the request.
-            asyncio.get_running_loop().call_soon(self._move, meter)
+            loop.call_soon(self._move, meter)
+        elif self.power_cycle_after_s is not None:
+            loop.call_later(self.power_cycle_after_s, self._move, meter)
         return None
 
     def _move(self, meter: SimMeter) -> None:
@@ -200,10 +206,8 @@ class SimulatorThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._task = self._loop.create_task(self.bus.serve(self.listen, self._ready))
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             self._loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
 
     def start(self) -> SimulatorThread:
         """Start serving and return once the port listens."""
