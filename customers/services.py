@@ -208,6 +208,16 @@ def customer_set_status(
 
 
 @transaction.atomic
+def customer_link_user(*, customer: Customer, user) -> Customer:
+    """Give a customer's account a portal login (one login per account)."""
+    before = audit.snapshot(customer, ["user"])
+    customer.user = user
+    customer.save(update_fields=["user"])
+    audit.record_changes(customer, before, site=customer.site_id)
+    return customer
+
+
+@transaction.atomic
 def service_request_create(
     *,
     customer: Customer,

@@ -178,7 +178,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "mcoms@localhost")
 
 # --- Celery -----------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed"):

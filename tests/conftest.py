@@ -109,3 +109,48 @@ def pytest_configure(config):
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+
+
+# --- Saying plainly what could not run here -----------------------------------------------
+import os  # noqa: E402
+
+from django.db import connection  # noqa: E402
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(
+        reason="needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+    )
+    skip_browser = pytest.mark.skip(
+        reason="needs Chromium at /usr/bin/chromium: run `make browser-deps`"
+    )
+    for item in items:
+        if "postgres" in item.keywords and not on_postgresql():
+            item.add_marker(skip_pg)
+        if "browser" in item.keywords and not os.path.exists("/usr/bin/chromium"):
+            item.add_marker(skip_browser)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons[reason.removeprefix("Skipped: ")] = reasons.get(reason, 0) + 1
+    terminalreporter.section("tests this machine could not run")
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"{count:4d} skipped: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # CI provides everything, so a skip there hides something: fail the run.
+    if os.environ.get("MCOMS_REQUIRE_ALL") and session.config.pluginmanager.get_plugin(
+        "terminalreporter"
+    ).stats.get("skipped"):
+        session.exitstatus = 1
