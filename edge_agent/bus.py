@@ -144,15 +144,21 @@ class PortLock:
 
     def acquire(self) -> PortLock:
         """Take the lock or raise PortBusy naming who holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if os.fstat(fd).st_uid == os.getuid():
+                os.fchmod(fd, 0o666)  # the service and a person at the console share it
+        except PermissionError:
+            fd = os.open(self.path, os.O_RDONLY)  # flock works on a read-only descriptor
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise PortBusy(holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{self.owner} (pid {os.getpid()})\n".encode(), 0)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self.owner} (pid {os.getpid()})\n".encode(), 0)
         self._fd = fd
         return self
 

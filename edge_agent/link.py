@@ -42,10 +42,14 @@ class Link:
         if self._thread.is_alive():
             self._thread.join(10)
 
-    def _run(self) -> None:
+    def open(self) -> None:
+        """Open the link's own outbox connection (on the thread that will use it)."""
         self.outbox = Outbox(self.agent.outbox_path, self.agent.cfg.outbox_max_mb)
         self.uploader = Uploader(self.api, self.outbox, lambda: self.agent.cfg.gateway,
                                  self.clock)
+
+    def _run(self) -> None:
+        self.open()
         try:
             while not self._stop.is_set():
                 try:

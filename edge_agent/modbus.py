@@ -10,6 +10,7 @@ The CRC is pymodbus' own.
 from __future__ import annotations
 
 import struct
+import termios
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ EXCEPTION_NAMES = {
     6: "device busy",
     11: "gateway target failed to respond",
 }
+
+
+# pyserial's SerialException is an OSError; an unplugged USB adapter can also surface as
+# termios.error (from tcflush) or ValueError (a closed file descriptor).
+PORT_ERRORS = (OSError, ValueError, termios.error)
 
 
 class ModbusError(Exception):
@@ -95,7 +101,7 @@ class RtuMaster:
             self.stats.requests += 1
             self.stats.tx_bytes += len(request)
             frame = self._receive(unit, function_code, expect)
-        except (OSError, ValueError) as exc:  # pyserial's SerialException is an OSError
+        except PORT_ERRORS as exc:
             raise PortError(str(exc) or type(exc).__name__) from exc
         return frame
 

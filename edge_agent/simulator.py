@@ -104,8 +104,10 @@ def _simdata(meter: SimMeter) -> list[SimData]:
 class SimBus:
     """The meters on one simulated bus, and the pymodbus server answering for them."""
 
-    def __init__(self, meters: list[SimMeter], power_cycle_after_s: float | None = None):
+    def __init__(self, meters: list[SimMeter], power_cycle_after_s: float | None = None,
+                 clock=time.monotonic):
         self.meters = {m.address: m for m in meters}
+        self.clock = clock  # tests freeze it to compare exact values
         self.server = None
         #: Seconds after which a meter needing a power cycle "gets" one (None: only when asked).
         self.power_cycle_after_s = power_cycle_after_s
@@ -123,7 +125,7 @@ class SimBus:
                 return ExcCodes.DEVICE_FAILURE
             if set_values is not None:
                 return self._written(meter, address, set_values)
-            for reg, value in meter.values(time.monotonic()).items():
+            for reg, value in meter.values(self.clock()).items():
                 if meter.fault == "nan":
                     value = float("nan")
                 offset = reg - start
