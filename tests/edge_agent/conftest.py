@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from edge_agent.simulator import SimBus, SimulatorThread, parse_meters
@@ -32,7 +34,5 @@ def platform():
     fake = FakePlatform().start()
     yield fake
     fake.release.set()
-    try:
+    with contextlib.suppress(OSError):
         fake.stop()
-    except OSError:
-        pass
