@@ -69,6 +69,7 @@ class Outbox:
                 "INSERT INTO progress (address, last_ts) VALUES (?, ?) ON CONFLICT (address) "
                 "DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)",
                 [(a, ts) for a, ts, _ in rows])
+        self._check_warning()
         return added
 
     def progress(self) -> dict[int, str]:
@@ -144,14 +145,17 @@ class Outbox:
         size = self.db.execute("PRAGMA page_size").fetchone()[0]
         return (pages - free) * size
 
-    def _make_room(self) -> None:
+    def _check_warning(self) -> None:
         used = self.used_bytes()
         if used >= WARN_FRACTION * self.max_bytes and not self._warned:
-            log.warning("outbox uses %.1f of %.1f MB: the oldest unsent readings will be "
+            log.warning("outbox uses %.2f of %.2f MB: the oldest unsent readings will be "
                         "dropped when it is full", used / 2**20, self.max_bytes / 2**20)
             self._warned = True
         elif used < WARN_FRACTION * self.max_bytes:
             self._warned = False
+
+    def _make_room(self) -> None:
+        used = self.used_bytes()
         while used >= self.max_bytes:
             dropped = self._drop_oldest(max(1, self.pending_count() // 100))
             if not dropped:

@@ -1,0 +1,142 @@
+"""Every server answer of the contract, handled as the contract says (time is a FakeClock)."""
+
+import json
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.outbox import Outbox
+from edge_agent.uploader import AUTH_HOLD_S, Api, Uploader, retry_after_s
+
+from .test_outbox import readings
+
+
+@pytest.fixture
+def rig(tmp_path, platform):
+    token = {"value": "secret"}
+    clock = FakeClock()
+    box = Outbox(tmp_path / "o.sqlite3")
+    api = Api(platform.url, lambda: token["value"], gzip_bodies=True)
+    up = Uploader(api, box, lambda: "kla-block-a", clock, rng=lambda: 1.0)
+    yield up, box, clock, platform, token
+    api.close()
+    box.close()
+
+
+def test_200_done_gzip_body_and_blind_retry_is_safe(rig):
+    up, box, clock, platform, _ = rig
+    box.add(readings(4))
+    assert up.step() == "sent"
+    assert len(platform.stored) == 4 and box.pending_count() == 0
+    batch_id = next(iter(platform.batches))
+    # Resending the same batch (as after a crash before the answer) changes nothing.
+    status, answer = platform.readings(json.loads(json.dumps(
+        {"batch_id": batch_id, "gateway": "kla-block-a",
+         "readings": json.loads(platform.batches[batch_id][0])})))
+    assert status == 200 and answer["accepted"] == 4 and len(platform.stored) == 4
+
+
+def test_a_body_with_nan_is_never_sent(rig):
+    up, *_ = rig
+    with pytest.raises(ValueError):
+        up.api.post("/readings", {"x": float("nan")})
+
+
+def test_5xx_and_no_answer_retry_with_growing_jittered_backoff(rig):
+    up, box, clock, platform, _ = rig
+    box.add(readings(2))
+    platform.force(503, times=3)
+    delays = []
+    for _ in range(3):
+        assert up.step() == "retry"
+        delays.append(up.status.next_attempt - clock.monotonic())
+        assert up.step() == "wait"  # nothing is sent before the backoff is over
+        clock.advance(delays[-1])
+    assert delays == [2.0, 4.0, 8.0]  # rng=1.0: the top of each jitter range
+    assert up.step() == "sent" and len(platform.stored) == 2
+    assert up.status.failures == 0
+
+
+def test_jitter_spreads_retries(rig):
+    up, box, clock, platform, _ = rig
+    up.rng = lambda: 0.0
+    box.add(readings(1))
+    platform.force(500)
+    up.step()
+    assert up.status.next_attempt - clock.monotonic() == 1.0  # half of the 2 s step
+
+
+def test_429_honours_retry_after(rig):
+    up, box, clock, platform, _ = rig
+    box.add(readings(2))
+    platform.force(429, {"Retry-After": "120"})
+    assert up.step() == "retry"
+    clock.advance(119)
+    assert up.step() == "wait"
+    clock.advance(1)
+    assert up.step() == "sent"
+
+
+def test_retry_after_as_http_date():
+    class R:
+        headers = {"Retry-After": "Sat, 04 Apr 2026 15:16:00 GMT"}
+    assert retry_after_s(R(), FakeClock().now()) == 70.0  # FakeClock starts at 15:14:50
+
+
+def test_413_splits_until_batches_fit(rig):
+    up, box, clock, platform, _ = rig
+    platform.max_batch = 3
+    box.add(readings(10))
+    outcomes = [up.step() for _ in range(12)]
+    assert outcomes.count("split") >= 2
+    assert len(platform.stored) == 10 and box.pending_count() == 0
+    assert platform.statuses("/api/v1/edge/readings").count(413) == outcomes.count("split")
+
+
+def test_401_holds_everything_until_the_token_is_fixed(rig, caplog):
+    up, box, clock, platform, token = rig
+    box.add(readings(3))
+    token["value"] = "revoked"
+    assert up.step() == "held"
+    assert "REFUSES THIS GATEWAY'S TOKEN" in caplog.text
+    assert box.pending_count() == 3 and box.stats()["dead_letter_batches"] == 0
+    clock.advance(AUTH_HOLD_S / 2)
+    assert up.step() == "wait"  # still held: no hammering with a bad token
+    token["value"] = "secret"  # the token file was fixed
+    assert up.step() == "sent" and len(platform.stored) == 3
+
+
+@pytest.mark.parametrize("status", [400, 403, 409, 422])
+def test_other_4xx_dead_letter_kept_for_a_person(rig, status):
+    up, box, clock, platform, _ = rig
+    box.add(readings(3))
+    platform.force(status)
+    assert up.step() == "dead"
+    stats = box.stats()
+    assert stats["dead_letter_batches"] == 1 and stats["pending_readings"] == 0
+    assert box.db.execute("SELECT count(*) FROM readings").fetchone()[0] == 3  # still kept
+    box.add(readings(1, start=100))
+    assert up.step() == "sent" and len(platform.stored) == 1  # the rest flows on
+
+
+def test_real_403_and_409_from_the_platform(rig):
+    up, box, clock, platform, _ = rig
+    up.gateway_source = lambda: "someone-else"
+    box.add(readings(1))
+    assert up.step() == "dead"
+    assert platform.statuses("/api/v1/edge/readings") == [403]
+
+
+def test_server_down_then_back_every_reading_arrives_once(rig):
+    up, box, clock, platform, _ = rig
+    port = platform.port
+    box.add(readings(5))
+    platform.stop()
+    for _ in range(6):  # down for a long time: backoff grows to its cap
+        assert up.step() == "retry"
+        clock.advance(up.status.next_attempt - clock.monotonic())
+    assert up.status.next_attempt - clock.monotonic() <= 300
+    box.add(readings(5, start=5))
+    platform.start(port)
+    assert up.drain() == "idle"
+    assert len(platform.stored) == 10 and platform.duplicates == 0 and platform.conflicts == 0
