@@ -35,6 +35,7 @@ class FakePlatform:
         self.forced: deque = deque()  # (status, headers) answers for the next readings posts
         self.hang = threading.Event()  # set: store a batch, then never answer
         self.release = threading.Event()
+        self.hanging = threading.Event()  # set once a batch was stored without an answer
         self.lock = threading.Lock()
         self.server = None
 
@@ -170,6 +171,7 @@ class FakePlatform:
                     return
                 status, answer = platform.readings(body)
                 if platform.hang.is_set() and status == 200:
+                    platform.hanging.set()
                     platform.release.wait(30)  # stored, but the agent never hears back
                     return
                 self._answer(status, answer)
