@@ -20,7 +20,7 @@ class MeterForm(forms.Form):
 
 class AssignForm(forms.Form):
     site = forms.ModelChoiceField(queryset=None)
-    address = forms.IntegerField(min_value=2, max_value=247, label="Modbus address")
+    address = forms.IntegerField(min_value=1, max_value=247, label="Modbus address")
     by_name = forms.CharField(max_length=150, required=False, label="Signed by")
 
     def __init__(self, *args, sites=None, **kwargs):

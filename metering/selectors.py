@@ -16,13 +16,16 @@ from metering.models import Gateway, Meter, MeterAssignment
 
 
 def meters_visible_to(user: User) -> QuerySet[Meter]:
-    """Meters on the person's sites; head office also sees unassigned stock."""
+    """Meters on the person's sites; those who plan meters also see stock not yet on a site."""
     if not user.is_authenticated or not user.can(Cap.METERS_VIEW):
         return Meter.objects.none()
     meters = Meter.objects.select_related("site", "gateway")
     if user.is_superuser or user.role == "admin":
         return meters
-    return meters.filter(site__in=sites_visible_to(user))
+    in_scope = Q(site__in=sites_visible_to(user))
+    if user.can(Cap.METERS_EDIT):
+        in_scope |= Q(site__isnull=True)
+    return meters.filter(in_scope)
 
 
 def gateways_visible_to(user: User) -> QuerySet[Gateway]:
@@ -56,8 +59,8 @@ def current_customer(meter: Meter, *, at: datetime | None = None) -> Customer | 
 def meters_of_customer(customer: Customer, *, at: datetime | None = None) -> QuerySet[Meter]:
     """Meters serving ``customer`` at ``at`` (now by default)."""
     when = clock.resolve(at)
-    return (
-        Meter.objects.filter(assignments__customer=customer, assignments__start__lte=when)
-        .filter(Q(assignments__end__isnull=True) | Q(assignments__end__gt=when))
-        .distinct()
+    # Select the assignment rows first: every condition must hold for the same row.
+    serving = MeterAssignment.objects.filter(customer=customer, start__lte=when).filter(
+        Q(end__isnull=True) | Q(end__gt=when)
     )
+    return Meter.objects.filter(pk__in=serving.values("meter_id"))

@@ -89,10 +89,12 @@ def org(db) -> Org:
 
 
 @pytest.fixture
-def client_for(client):
-    """Return a test client signed in as the given user."""
+def client_for(db):
+    """Return a new test client signed in as the given user (one client per person)."""
+    from django.test import Client
 
-    def sign_in(user: User):
+    def sign_in(user: User) -> Client:
+        client = Client()
         client.force_login(user)
         return client
 
@@ -104,6 +106,10 @@ def chromium_available() -> bool:
 
 
 def pytest_configure(config):
+    from django.conf import settings
+
+    # Password hashing is deliberately slow; tests sign in hundreds of times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tasks run in-process in tests; a separate worker is exercised by its own test.
     from mcoms.celery import app
 
