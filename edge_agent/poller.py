@@ -73,6 +73,7 @@ class Poller:
         self.budget_s = budget_s
         self.latency_s = latency_s
         self.states: dict[int, MeterState] = {}
+        self._cursor = 0
         self.set_meters(meters)
 
     def set_meters(self, meters) -> None:
@@ -96,42 +97,50 @@ class Poller:
                                   self.latency_s)
 
     def sweep(self, energy_due: list[int] = ()) -> SweepResult:
-        """Read every meter once; energy for those in ``energy_due`` while the budget lasts.
+        """Read the meters once, within the sweep's bus-time budget.
 
-        At least one meter's energy is read per sweep, so that a budget too small for
-        the bus still lets the interval readings through, only later.
+        Meters owing an interval reading come first and have their energy read with
+        their instantaneous values; the rest follow for bus health. A meter that does
+        not fit is left for the next sweep (owed ones keep their boundary ``ts``), and
+        at least one meter is read per sweep, so a bus too slow for its budget still
+        gets every reading through, only later.
         """
         result = SweepResult(started_at=self.clock.now())
         start = self.clock.monotonic()
         result.port_open = self.bus.ensure_open()
         if result.port_open:
             try:
-                self._sweep(result, list(energy_due), start)
+                self._sweep(result, [a for a in energy_due if a in self.states], start)
             except PortError:
                 result.port_open = False
         result.duration_s = self.clock.monotonic() - start
         return result
 
-    def _sweep(self, result: SweepResult, energy_due: list[int], start: float) -> None:
-        for address, state in self.states.items():
+    def _sweep(self, result: SweepResult, due: list[int], start: float) -> None:
+        owed = set(due)
+        others = [a for a in self.states if a not in owed]
+        # Start where the last sweep ran out of budget, so that no meter is always last.
+        self._cursor %= max(len(others), 1)
+        others = others[self._cursor:] + others[:self._cursor]
+        left_out = None
+        for position, address in enumerate(due + others):
+            state = self.states[address]
             if state.skip > 0:
                 state.skip -= 1
                 continue
-            values = self._read(state, state.instant, result)
-            if values is not None:
-                result.values[address] = values
-        for address in energy_due:
-            state = self.states.get(address)
-            if state is None or address not in result.values:
-                continue
-            cost = sum(self._cost(b) for b in state.energy)
+            blocks = state.instant + (state.energy if address in owed else [])
             elapsed = max(result.bus_time_s, self.clock.monotonic() - start)
-            if elapsed + cost > self.budget_s and result.energy_read:
-                break  # the rest are read in the next sweep; their ts stays the boundary
-            values = self._read(state, state.energy, result)
-            if values is not None and "energy_kwh" in values:
-                result.values[address].update(values)
+            if result.values and elapsed + sum(map(self._cost, blocks)) > self.budget_s:
+                if address not in owed and left_out is None:
+                    left_out = position - len(due)
+                continue
+            values = self._read(state, blocks, result)
+            if values is None:
+                continue
+            result.values[address] = values
+            if address in owed and "energy_kwh" in values:
                 result.energy_read.add(address)
+        self._cursor = (self._cursor + left_out) if left_out is not None else 0
 
     def _read(self, state: MeterState, blocks: list[Block], result: SweepResult) -> dict | None:
         raw: dict[str, float] = {}

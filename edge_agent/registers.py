@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 #: Most registers one Modbus read may ask for (the protocol's limit).
 MAX_REGISTERS_PER_READ = 125
 
-#: Where a DTSU666 firmware may keep total import energy -> its export register.
-DTSU666_ENERGY_CANDIDATES: dict[int, int] = {0x4000: 0x400A, 0x101E: 0x1028, 0x401E: 0x4028}
+#: Where a DTSU666 firmware may keep total import energy -> its export register, where
+#: documented (the drivers reading 0x4000 name no export register).
+DTSU666_ENERGY_CANDIDATES: dict[int, int | None] = {0x4000: None, 0x101E: 0x1028,
+                                                    0x401E: 0x4028}
 
 #: Physically impossible values: a decoding or wiring fault, never a reading.
 IMPOSSIBLE_PHASE_V = 300.0
@@ -122,14 +124,14 @@ def _dtsu666(energy_register: int) -> RegisterMap:
             Register("power_factor", 0x202A, 0.001, ""),
             Register("frequency_hz", 0x2044, 0.01, "Hz"),
             Register("energy_kwh", energy_register, 1.0, "kWh", kind="energy"),
-            Register("export_kwh", export, 1.0, "kWh", kind="energy"),
+            *([Register("export_kwh", export, 1.0, "kWh", kind="energy")] if export else []),
         ),
         spans=(
             (0x2000, 0x2022),
             (0x202A, 0x2032),
             (0x2044, 0x2046),
             (energy_register, energy_register + 2),
-            (export, export + 2),
+            *([(export, export + 2)] if export else []),
         ),
         address_register=0x002E,
         address_needs_power_cycle=False,

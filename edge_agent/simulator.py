@@ -74,7 +74,9 @@ class SimMeter:
         regs.update({0x2012: kw * 10000, 0x202A: pf * 1000, 0x2044: hz * 100})
         for reg, export in DTSU666_ENERGY_CANDIDATES.items():
             if self.energy_registers is None or reg in self.energy_registers:
-                regs[reg], regs[export] = energy, energy * 0.01
+                regs[reg] = energy
+                if export:
+                    regs[export] = energy * 0.01
         if self.fault == "impossible":
             regs[0x2006] = volts[0] * 100  # read without its x0.1 scale
         return regs
@@ -90,8 +92,8 @@ def _simdata(meter: SimMeter) -> list[SimData]:
         ranges.append((0x002C, 0x002F))
         served = meter.energy_registers or tuple(DTSU666_ENERGY_CANDIDATES)
         for reg in served:
-            ranges += [(reg, reg + 2), (DTSU666_ENERGY_CANDIDATES[reg],
-                                        DTSU666_ENERGY_CANDIDATES[reg] + 2)]
+            export = DTSU666_ENERGY_CANDIDATES[reg]
+            ranges += [(reg, reg + 2)] + ([(export, export + 2)] if export else [])
     merged: list[list[int]] = []
     for start, end in sorted(set(ranges)):
         if merged and start <= merged[-1][1]:
