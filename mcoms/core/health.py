@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection as default_connection
 
 from mcoms.celery import app
 
 
-def database_ok() -> dict:
-    """Run one trivial query."""
+def database_ok(connection=None) -> dict:
+    """Run one trivial query on ``connection`` (the default database unless given)."""
+    connection = connection or default_connection
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -18,10 +19,10 @@ def database_ok() -> dict:
     return {"ok": True, "vendor": connection.vendor}
 
 
-def broker_ok(timeout: float = 2.0) -> dict:
-    """Open (and close) a connection to the Celery broker."""
+def broker_ok(url: str | None = None, timeout: float = 2.0) -> dict:
+    """Open (and close) a connection to the Celery broker (or the broker at ``url``)."""
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
             transport = conn.transport_cls
     except Exception as exc:  # kombu raises many kinds; all mean "down"
