@@ -26,7 +26,7 @@ def site(tmp_path, simbus, platform):
     platform.config.update(poll_interval_s=0.2, log_interval_s=1, heartbeat_interval_s=1,
                            serial={"baudrate": 115200}, meters=METERS)
     config = write_config(tmp_path / "config.yaml", server={"url": platform.url},
-                          bus={"port": sim.listen}, meters=[])
+                          bus={"port": sim.listen}, meters=[], csv_log=True)
     env = agent_env(tmp_path)
     procs = []
 
@@ -76,6 +76,11 @@ def test_readings_arrive_through_a_server_outage_exactly_once(site):
         assert seconds == list(range(seconds[0], seconds[-1] + 1))  # no interval lost
     reading = next(r for (a, _), r in platform.stored.items() if a == 100)
     assert len(reading["voltage_v"]) == 3 and reading["energy_kwh"] > 0
+    csv_files = sorted((s.state / "data").glob("meter_*/meter_*_*.csv"))
+    assert [f.parent.name for f in csv_files][:3] == ["meter_010", "meter_011", "meter_100"]
+    lines = csv_files[0].read_text().splitlines()
+    assert lines[0] == "timestamp,meter_id,V_L1_V,I_L1_A,P_total_kW,E_total_kWh"
+    assert len(lines) > 3
 
 
 def test_sigkill_in_the_middle_of_an_upload(site):
