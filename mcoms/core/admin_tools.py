@@ -39,6 +39,27 @@ class AuditedAdmin(admin.ModelAdmin):
         )
         super().delete_model(request, obj)
 
+    def save_formset(self, request, form, formset, change):
+        # Inline rows (e.g. a site's public holidays) are audited like the parent.
+        site = self.audit_site(form.instance)
+        pending = formset.save(commit=False)  # also fills formset.deleted_objects
+        befores = {
+            obj.pk: audit.snapshot(type(obj).objects.get(pk=obj.pk)) for obj in pending if obj.pk
+        }
+        for obj in formset.deleted_objects:
+            audit.record(AuditEvent.Action.DELETE, obj, before=audit.snapshot(obj), site=site)
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            audit.record(AuditEvent.Action.CREATE, obj, after=audit.snapshot(obj), site=site)
+        for obj, _fields in formset.changed_objects:
+            audit.record(
+                AuditEvent.Action.UPDATE,
+                obj,
+                before=befores.get(obj.pk),
+                after=audit.snapshot(obj),
+                site=site,
+            )
+
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)

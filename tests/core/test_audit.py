@@ -148,3 +148,31 @@ def test_audit_admin_is_read_only(org, client_for):
     assert response.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert Customer.objects.count() == 1
+
+
+def test_site_holidays_edited_in_the_admin_are_audited(org, client_for):
+    url = reverse("admin:core_site_change", args=[org.block_a.pk])
+    site = org.block_a
+    form = {
+        "cluster": site.cluster_id,
+        "name": site.name,
+        "code": site.code,
+        "timezone": "Africa/Kampala",
+        "currency": "UGX",
+        "country": "UG",
+        "single_phase_address_min": 10,
+        "single_phase_address_max": 99,
+        "three_phase_address_min": 100,
+        "three_phase_address_max": 247,
+        "latitude": "",
+        "longitude": "",
+        "holidays-TOTAL_FORMS": "1",
+        "holidays-INITIAL_FORMS": "0",
+        "holidays-0-date": "2026-10-09",
+        "holidays-0-name": "Independence Day",
+    }
+    response = client_for(org.admin).post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.filter(object_type="core.publicholiday").get()
+    assert (event.action, event.channel, event.site_id) == ("create", "admin", site.pk)
+    assert event.after["name"] == "Independence Day"
