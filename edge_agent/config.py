@@ -189,6 +189,8 @@ def parse_config(data, env: dict | None = None) -> tuple[AgentConfig, list[str]]
         _unknown(f"{name}.", section, known, warnings)
     if "port" not in bus:
         raise ConfigError("bus.port: required (a serial device or socket://host:port)")
+    if data.get("gateway") is not None:
+        _check("gateway", data["gateway"], str)
     tz = data.get("site_timezone")
     if tz is not None:
         _check("site_timezone", tz, str)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections import deque
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -25,6 +25,7 @@ class FakePlatform:
                        "log_interval_s": 900, "meters": []}
         self.batches: dict[str, tuple[str, dict]] = {}
         self.stored: dict[tuple[int, str], dict] = {}
+        self.posts = Counter()  # batch_id -> how many times it was posted
         self.duplicates = 0
         self.conflicts = 0
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
@@ -82,6 +83,7 @@ class FakePlatform:
             return 413, {"error": "too many readings"}
         content = json.dumps(body["readings"], sort_keys=True)
         with self.lock:
+            self.posts[body["batch_id"]] += 1
             if body["batch_id"] in self.batches:
                 seen, answer = self.batches[body["batch_id"]]
                 if seen != content:

@@ -5,11 +5,15 @@ upload (the server stored the batch, the agent never heard back) and in the
 middle of writing the outbox. Every committed reading must arrive exactly once.
 """
 
+import shutil
 import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
+
+from edge_agent.simulator import SimBus, SimulatorThread, parse_meters
 
 from .helpers import agent_env, start_agent, stop, wait_for, write_config
 
@@ -52,8 +56,12 @@ def site(tmp_path, simbus, platform):
         stop(proc, signal.SIGKILL)
 
 
-def delivered_exactly_once(platform, keys):
-    return keys <= set(platform.stored) and platform.duplicates == 0 and platform.conflicts == 0
+def delivered_exactly_once(site, platform, keys):
+    """Every key stored once, none still waiting in the outbox (so no resend is to come)."""
+    if not keys <= set(platform.stored) or site.committed() & keys:
+        return False
+    assert platform.duplicates == 0 and platform.conflicts == 0
+    return True
 
 
 def test_readings_arrive_through_a_server_outage_exactly_once(site):
@@ -65,7 +73,7 @@ def test_readings_arrive_through_a_server_outage_exactly_once(site):
     wait_for(lambda: len(s.committed()) >= 6, timeout=10)  # kept while the server is down
     down = s.committed()
     platform.start(port)
-    wait_for(lambda: delivered_exactly_once(platform, down), timeout=20)
+    wait_for(lambda: delivered_exactly_once(s, platform, down), timeout=20)
     stop(proc)
     by_meter = {}
     for address, ts in platform.stored:
@@ -89,6 +97,7 @@ def test_sigkill_in_the_middle_of_an_upload(site):
     proc = s.start()
     wait_for(platform.hanging.is_set, timeout=15)  # the batch is stored; no answer yet
     stored_before = dict(platform.stored)
+    [hung] = platform.posts
     proc.send_signal(signal.SIGKILL)
     proc.wait(5)
     pending = s.committed()
@@ -96,7 +105,9 @@ def test_sigkill_in_the_middle_of_an_upload(site):
     platform.hang.clear()
     platform.release.set()
     s.start()
-    wait_for(lambda: delivered_exactly_once(platform, pending), timeout=20)
+    # The same batch, resent blindly after the restart, and answered as the first time.
+    wait_for(lambda: delivered_exactly_once(s, platform, pending), timeout=20)
+    assert platform.posts[hung] == 2
     assert platform.statuses("/api/v1/edge/readings").count(409) == 0
 
 
@@ -117,7 +128,7 @@ def test_sigkill_in_the_middle_of_writing_the_outbox(site):
     pending = s.committed() | set(platform.stored)
     count = len(platform.stored)
     s.start()
-    wait_for(lambda: delivered_exactly_once(platform, pending) and len(platform.stored) > count,
+    wait_for(lambda: delivered_exactly_once(s, platform, pending) and len(platform.stored) > count,
              timeout=20)
 
 
@@ -131,7 +142,7 @@ def test_repeated_power_cuts_lose_and_duplicate_nothing(site):
         proc.wait(5)
         committed |= s.committed() | set(platform.stored)
     s.start()
-    wait_for(lambda: delivered_exactly_once(platform, committed), timeout=20)
+    wait_for(lambda: delivered_exactly_once(s, platform, committed), timeout=20)
 
 
 def test_a_meter_going_silent_and_one_answering_garbage(site):
@@ -203,3 +214,40 @@ def test_no_interval_readings_until_the_clock_is_synchronised(site, tmp_path):
     assert not platform.stored and not s.committed()
     flag.touch()
     wait_for(lambda: len(platform.stored) >= 3, timeout=15)
+
+
+@pytest.mark.skipif(shutil.which("socat") is None,
+                    reason="socat is not installed (apt-get install socat)")
+def test_the_service_over_a_pty_pair_survives_the_adapter_unplugged(tmp_path, platform):
+    meters_end, agent_end = tmp_path / "ttyMETERS", tmp_path / "ttyUSB0"
+
+    def plug_in():
+        proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={meters_end}",
+                                 f"pty,raw,echo=0,link={agent_end}"], stderr=subprocess.DEVNULL)
+        wait_for(lambda: meters_end.exists() and agent_end.exists(), timeout=5)
+        sim = SimulatorThread(SimBus(parse_meters("10:DDSU666,100:DTSU666")), str(meters_end))
+        return proc, sim.start()
+
+    platform.config.update(poll_interval_s=0.2, log_interval_s=1, serial={"baudrate": 115200},
+                           meters=[METERS[0], METERS[2]])
+    config = write_config(tmp_path / "config.yaml", server={"url": platform.url},
+                          bus={"port": str(agent_end)})
+    socat, sim = plug_in()
+    agent = start_agent(config, agent_env(tmp_path), tmp_path / "agent.log")
+    try:
+        wait_for(lambda: {a for a, _ in platform.stored} == {10, 100}, timeout=15)
+        sim.stop()
+        socat.kill()  # unplugged: the device node goes away
+        socat.wait()
+        wait_for(lambda: platform.heartbeats and not platform.heartbeats[-1]["bus"]["port_open"],
+                 timeout=10)
+        count = len(platform.stored)
+        socat, sim = plug_in()
+        wait_for(lambda: len(platform.stored) >= count + 4, timeout=15)
+        assert agent.poll() is None
+        assert platform.duplicates == 0
+    finally:
+        stop(agent)
+        sim.stop()
+        socat.kill()
+        socat.wait()
