@@ -9,6 +9,7 @@ from .clock import Clock, iso
 from .commissioning import CommissioningError, probe, read_meter, scan, set_address
 from .modbus import ModbusError, PortError
 from .outbox import Outbox
+from .systemd import notify
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,9 @@ def execute(bus: Bus, command: dict, models: dict[int, str]) -> dict:
     """Run one command on the bus and return its result (raises CommissioningError)."""
     kind, args = command.get("type"), command.get("args") or {}
     if kind == "scan":
-        return {"found": scan(bus, _int(args, "from", 1), _int(args, "to", 247))}
+        # A full scan takes minutes on a real bus: keep systemd's watchdog fed meanwhile.
+        return {"found": scan(bus, _int(args, "from", 1), _int(args, "to", 247),
+                              lambda address, answered: notify("WATCHDOG=1"))}
     if kind == "read":
         address = _int(args, "address")
         model = args.get("model") or models.get(address, "DDSU666")

@@ -156,6 +156,8 @@ class SimBus:
         new, meter.pending_address = meter.pending_address, None
         if new is None or new == meter.address:
             return
+        # pymodbus 3.16 (pinned) keeps a server's devices in SimCore.devices, keyed by id;
+        # moving the entry is what a real meter does when it takes a new address.
         core = self.server.context
         core.devices[new] = core.devices.pop(meter.address)
         del self.meters[meter.address]
