@@ -122,6 +122,7 @@ class Agent:
 
     def run(self, stop: threading.Event, link=None) -> None:
         """The service loop: hold the port lock, sweep every poll interval until stopped."""
+        notify("READY=1")  # the outbox is open: readings can be kept from now on
         lock = PortLock(self.cfg.port, "mcoms-edge run")
         while not stop.is_set():
             try:
@@ -131,7 +132,6 @@ class Agent:
                 log.error("port %s is held by %s; waiting", self.cfg.port, exc)
                 notify("WATCHDOG=1")
                 stop.wait(self.cfg.poll_interval_s)
-        notify("READY=1")  # the outbox is open: readings can be kept from now on
         if link:
             link.start()
         try:

@@ -167,15 +167,24 @@ class Uploader:
         return "dead"
 
     def _answered(self, batch: dict, response: httpx.Response) -> None:
+        """Log what the server flagged; nothing in the answer may stop the ack."""
         try:
             answer = response.json()
         except ValueError:
-            answer = {}
-        rejected = answer.get("rejected") or [] if isinstance(answer, dict) else []
+            return
+        rejected = answer.get("rejected") if isinstance(answer, dict) else None
+        if not isinstance(rejected, list):
+            return
+        readings = batch["readings"]
         for item in rejected[:20]:
-            reading = batch["readings"][item.get("index", 0)] if isinstance(item, dict) else {}
+            index = item.get("index") if isinstance(item, dict) else None
+            reading = readings[index] if isinstance(index, int) and 0 <= index < len(
+                readings) else {}
             log.warning("server flagged reading %s@%s: %s", reading.get("address"),
                         reading.get("ts"), item.get("reason") if isinstance(item, dict) else item)
+        if len(rejected) > 20:
+            log.warning("... and %d more flagged readings in batch %s", len(rejected) - 20,
+                        batch["batch_id"])
 
     def _retry(self, reason: str, retry_after: float | None) -> str:
         s = self.status

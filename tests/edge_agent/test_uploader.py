@@ -140,3 +140,19 @@ def test_server_down_then_back_every_reading_arrives_once(rig):
     platform.start(port)
     assert up.drain() == "idle"
     assert len(platform.stored) == 10 and platform.duplicates == 0 and platform.conflicts == 0
+
+
+def test_rejected_readings_are_logged_and_the_batch_is_done(rig, caplog, monkeypatch):
+    up, box, clock, platform, _ = rig
+    box.add(readings(2))
+    original = platform.readings
+
+    def flagging(body):
+        status, answer = original(body)
+        return status, {**answer, "rejected": [
+            {"index": 1, "reason": "no meter assigned at address 10"}, {"index": 99}, "odd"]}
+
+    monkeypatch.setattr(platform, "readings", flagging)
+    assert up.step() == "sent"
+    assert "no meter assigned at address 10" in caplog.text
+    assert box.pending_count() == 0
