@@ -85,7 +85,7 @@ def apply_file(
     data: bytes, filename: str, user: User, *, now: dt.datetime | None = None
 ) -> ImportResult:
     """Re-plan the sheet and write its good rows in one transaction, attributed to ``user``."""
-    label = f"{user.get_username()} (import of {filename})"[:150]
+    label = user.get_username()
     with transaction.atomic(), acting_as(user, label=label, channel=AuditEvent.Channel.IMPORT):
         preview = preview_file(data, filename, user, now=now)
         result = ImportResult(warnings=preview.warnings)
@@ -98,7 +98,7 @@ def apply_file(
                 try:
                     # A savepoint per row: one row failing late leaves the others intact.
                     with transaction.atomic():
-                        _apply_row(row)
+                        _apply_row(row, filename)
                 except (ValidationError, IntegrityError) as exc:
                     reasons = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
                     result.skipped.append((row.line, row.serial, reasons))
@@ -110,8 +110,8 @@ def apply_file(
     return result
 
 
-def _apply_row(row: RowPlan) -> None:
-    note = f"imported (line {row.line})"
+def _apply_row(row: RowPlan, filename: str) -> None:
+    note = f"imported from {filename}, line {row.line}"
     meter = row.meter
     if meter is None:
         meter = services.meter_create(

@@ -85,11 +85,12 @@ class Table(list):
         self.warnings: list[str] = list(warnings or [])
 
 
-def _key(name: object) -> str:
+def norm_key(name: object) -> str:
+    """A header or site name for matching: lower case, without any whitespace."""
     return re.sub(r"\s+", "", str(name or "")).lower()
 
 
-_CANONICAL = {_key(c): c for c in ALL_COLUMNS}
+_CANONICAL = {norm_key(c): c for c in ALL_COLUMNS}
 
 
 def read_table(data: bytes, filename: str) -> Table:
@@ -167,14 +168,14 @@ def _to_table(raw_rows: list[tuple[int, list]]) -> Table:
         raise ImportFileError("The file is empty.")
     # A title or two above the header is common; the header is the row naming the serial.
     header_at = next(
-        (i for i, (_, r) in enumerate(rows[:10]) if _key(SERIAL) in {_key(c) for c in r}), 0
+        (i for i, (_, r) in enumerate(rows[:10]) if norm_key(SERIAL) in {norm_key(c) for c in r}), 0
     )
     header_line, header = rows[header_at]
     columns: list[str | None] = []
     warnings, seen = [], set()
     for cell in header:
         text = str(cell).strip() if cell is not None else ""
-        column = _CANONICAL.get(_key(text))
+        column = _CANONICAL.get(norm_key(text))
         if column is None:
             if text:
                 warnings.append(f"Column “{text}” is not known and was ignored.")
@@ -226,6 +227,8 @@ def parse_serial(value: object, *, digits: bool = True) -> tuple[str, str | None
         return serial, (
             f"serial {serial!r} is in Excel's scientific notation; format the column as text"
         )
+    if len(serial) > 20:
+        return serial[:20], "serial is longer than 20 characters"
     if digits and not re.fullmatch(r"\d{12}", serial):
         return serial, f"serial {serial!r} is not exactly 12 digits"
     return serial, None
@@ -335,13 +338,18 @@ def _csv_cell(value: object) -> str:
 def write_xlsx(rows: list[dict]) -> bytes:
     """The rows as one XLSX sheet with every column; dates as real date cells."""
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     book = Workbook()
     sheet = book.active
     sheet.title = "Meters"
     sheet.append(ALL_COLUMNS)
     for row in rows:
-        sheet.append([row.get(c) for c in ALL_COLUMNS])
+        values = [row.get(c) for c in ALL_COLUMNS]
+        # Control characters pasted into notes are not allowed in a workbook; drop them.
+        sheet.append(
+            [ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values]
+        )
     for cells in sheet.iter_rows(min_row=2):
         for cell in cells:
             if isinstance(cell.value, dt.date):

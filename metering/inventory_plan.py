@@ -98,16 +98,17 @@ def plan_path(current: str, target: str, dated: set[str]) -> list[str] | None:
     steps = forward_steps(current, target)
     if steps is not None:
         return steps
-    if can_move(current, target):
-        return [target]
     bases = [
         s for s in FORWARD_PATH if can_move(s, target) and forward_steps(current, s) is not None
     ]
-    if not bases:
-        return None
     chosen = [s for s in bases if s in dated]
-    base = chosen[-1] if chosen else bases[0]
-    return [*forward_steps(current, base), target]
+    if chosen:
+        return [*forward_steps(current, chosen[-1]), target]
+    if can_move(current, target):
+        return [target]
+    if bases:
+        return [*forward_steps(current, bases[0]), target]
+    return None
 
 
 class _Context:
@@ -115,11 +116,9 @@ class _Context:
 
     def __init__(self, rows: list[dict], user: User, now: dt.datetime):
         self.user, self.now = user, now
-        self.sites: dict[str, Site] = {}
-        for site in Site.objects.all():
-            self.sites.setdefault(p._key(site.code), site)
-        for site in Site.objects.all():
-            self.sites[p._key(site.name)] = site
+        sites = list(Site.objects.all())
+        # A site is found by its name or, failing that, its short code.
+        self.sites = {p.norm_key(s.code): s for s in sites} | {p.norm_key(s.name): s for s in sites}
         allowed = user.can(Cap.METERS_IMPORT)
         self.scope = set(sites_visible_to(user).values_list("pk", flat=True)) if allowed else set()
         serials = {p.parse_serial(r.get(p.SERIAL))[0] for r in rows}
@@ -211,7 +210,8 @@ def _plan_row(row: dict, ctx: _Context) -> RowPlan:
         )
 
     raw_site = p.text(row.get(p.SITE))
-    site = ctx.sites.get(p._key(raw_site)) if raw_site else None
+    site = ctx.sites.get(p.norm_key(raw_site)) if raw_site else None
+    before_site = len(errors)
     if raw_site and site is None:
         errors.append(f"unknown site {raw_site!r}")
     elif site is not None and site.pk not in ctx.scope:
@@ -223,6 +223,8 @@ def _plan_row(row: dict, ctx: _Context) -> RowPlan:
         plan.address = p.parse_int(row.get(p.ADDRESS))
     except ValueError:
         errors.append(f"address {p.text(row.get(p.ADDRESS))!r} is not a whole number")
+    # A site or address already reported as bad must not also be reported as blank.
+    site_or_address_bad = len(errors) > before_site
 
     plan.label = p.text(row.get(p.LABEL))
     if len(plan.label) > 200:
@@ -254,12 +256,14 @@ def _plan_row(row: dict, ctx: _Context) -> RowPlan:
         if not matches:
             errors.append(f"gateway {raw_gateway!r} is not on {site.name}")
 
-    if status and not errors:
-        _plan_lifecycle(plan, row, ctx, status, dates, given_site=bool(raw_site))
+    # The lifecycle and address checks still run on an otherwise bad row, so the
+    # preview lists every reason at once instead of one per attempt.
+    if status and plan.model:
+        _plan_lifecycle(plan, row, ctx, status, dates, bool(raw_site), site_or_address_bad)
     return plan
 
 
-def _plan_lifecycle(plan, row, ctx, status, dates, *, given_site: bool) -> None:
+def _plan_lifecycle(plan, row, ctx, status, dates, given_site, site_or_address_bad) -> None:
     errors, meter = plan.errors, ctx.meters.get(plan.serial)
     plan.meter = meter
     if meter is not None and meter.pk not in ctx.visible:
@@ -278,15 +282,17 @@ def _plan_lifecycle(plan, row, ctx, status, dates, *, given_site: bool) -> None:
         )
         return
     if meter is not None:
+        contradictions = len(errors)
         _compare_existing(plan, meter, path)
-    if errors:
-        return
+        if len(errors) > contradictions:
+            return
     needs_site = S.ASSIGNED in path or status in HOLDS_ADDRESS
-    if needs_site and plan.site is None:
-        errors.append("Site Name is blank")
-    if needs_site and plan.address is None:
-        errors.append(f"Assigned Modbus Address is blank (needed when {Status(status).label})")
-    if errors:
+    if needs_site and not site_or_address_bad:
+        if plan.site is None:
+            errors.append("Site Name is blank")
+        if plan.address is None:
+            errors.append(f"Assigned Modbus Address is blank (needed when {Status(status).label})")
+    if needs_site and (plan.site is None or plan.address is None):
         return
     if S.INSTALLED in path:
         _choose_gateway(plan, ctx)

@@ -117,6 +117,8 @@ def test_each_bad_row_is_listed_with_its_reason(org):
         "2.00322E+11,DDSU666,Block A,,35,Assigned,,,,,,,,",  # 16
         "200000000017,DDSU666,Block A,,ten,Assigned,,,,,,,,",  # 17
         "200000000018,DDSU666,Block A,,36,Assigned,01/04/2026,,,,,,,",  # 18: good
+        "200000000019,DDSU666,Block A,,37,Installed,,,,,,,,",  # 19
+        "123,DDSU666,Block A,,1,Converted,2026-04-02,2026-04-01,,,,,,",  # 20
     )
     rows = by_line(inventory.preview_file(data, "bad.csv", org.admin))
     expected = {
@@ -136,10 +138,13 @@ def test_each_bad_row_is_listed_with_its_reason(org):
         15: "in the future",
         16: "scientific notation",
         17: "'ten' is not a whole number",
+        19: "Block A has no gateway",
+        20: ["not exactly 12 digits", "factory default", "dates out of order"],
     }
-    for line, reason in expected.items():
+    for line, reasons in expected.items():
         assert rows[line].action == "error", line
-        assert any(reason in e for e in rows[line].errors), (line, rows[line].errors)
+        for reason in [reasons] if isinstance(reasons, str) else reasons:
+            assert any(reason in e for e in rows[line].errors), (line, rows[line].errors)
     assert rows[18].action == "create" and rows[18].errors == []
 
 
@@ -216,6 +221,47 @@ def test_a_changed_row_updates_the_meter(org):
     meter = Meter.objects.get()
     assert (meter.status, meter.label, meter.notes) == ("converted", "Shop 9", "new")
     assert meter.events.last().by_name == "Jane"
+
+
+def test_rows_contradicting_mcoms_are_bad(org, gateway):
+    inventory.apply_file(
+        sheet("200322016690,DDSU666,Block A,,10,Installed,2026-04-01,2026-04-02,2026-04-03,,,,,"),
+        "v1.csv",
+        org.admin,
+    )
+    for row, reason in [
+        ("DDSU666,Block B,,10,Installed", "MCOMS has this meter on Block A, not Block B"),
+        ("DDSU666,Block A,,11,Installed", "MCOMS has this meter at address 10, not 11"),
+        ("DTSU666,Block A,,10,Installed", "MCOMS has this meter as a DDSU666, not a DTSU666"),
+        ("DDSU666,Block A,,10,Assigned", "import cannot make it Assigned"),
+    ]:
+        data = sheet(f"200322016690,{row},,,,,,,,")
+        (plan,) = inventory.preview_file(data, "v2.csv", org.admin).rows
+        assert plan.action == "error" and any(reason in e for e in plan.errors), plan.errors
+
+
+def test_off_path_statuses_walk_through_the_dated_steps(org, gateway):
+    data = sheet(
+        "200322016690,DDSU666,Block A,,10,Decommissioned,2026-04-01,2026-04-02,,,Jane,,,",
+        "200322016691,DDSU666,Block A,,11,Retest needed,2026-04-01,2026-04-02,2026-04-03,"
+        "2026-04-04,Jane,John,Alice,",
+    )
+    assert inventory.apply_file(data, "meters.csv", org.admin).created == 2
+    old = Meter.objects.get(serial="200322016690")
+    assert [e.to_status for e in old.events.all()] == [
+        "unassigned",
+        "assigned",
+        "converted",
+        "decommissioned",
+    ]
+    assert (old.site, old.modbus_address) == (org.block_a, 10)
+    retest = Meter.objects.get(serial="200322016691")
+    assert [e.to_status for e in retest.events.all()][-3:] == [
+        "installed",
+        "commissioned",
+        "retest_needed",
+    ]
+    assert retest.events.last().note == "imported from meters.csv, line 3"
 
 
 def xlsx_bytes(rows: list[list]) -> bytes:
