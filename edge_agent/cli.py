@@ -147,7 +147,8 @@ def cmd_scan(args, bus: Bus) -> int:
     print(f"{len(found)} of {args.last - args.first + 1} addresses answered:")
     for item in found:
         volts = "" if item["voltage_v"] is None else f" {item['voltage_v']} V"
-        print(f"  {item['address']:3d}  {item['model_guess'] or 'unknown model'}{volts}")
+        note = f" ({item['note']})" if item.get("note") else ""
+        print(f"  {item['address']:3d}  {item['model_guess'] or 'unknown model'}{volts}{note}")
     return 0
 
 

@@ -69,16 +69,20 @@ def scan(bus: Bus, first: int = 1, last: int = 247,
     """Addresses that answer, each with a model guess and its voltage (for discoveries)."""
     found = []
     for address in range(first, last + 1):
-        answered = answers(bus, address) is not False
+        state = answers(bus, address)
         if progress:
-            progress(address, answered)
-        if answered:
-            try:
-                guess = probe(bus, address)
-            except CommissioningError:
-                guess = {}  # something answers, but nothing a map can make sense of
-            found.append({"address": address, "model_guess": guess.get("model"),
-                          "voltage_v": guess.get("voltage_v"), "serial": None})
+            progress(address, state is not False)
+        if state is False:
+            continue
+        item = {"address": address, "model_guess": None, "voltage_v": None, "serial": None}
+        try:
+            guess = probe(bus, address)
+            item.update(model_guess=guess["model"], voltage_v=guess["voltage_v"])
+            if not guess["model"]:
+                item["note"] = "; ".join(guess["notes"])
+        except CommissioningError as exc:
+            item["note"] = str(exc)  # something answers, but nothing a map can make sense of
+        found.append(item)
     return found
 
 
