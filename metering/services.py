@@ -8,17 +8,21 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from customers.models import Customer
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, Site
 from metering import addressing, lifecycle
 from metering.lifecycle import Status
-from metering.models import Gateway, Meter, MeterAssignment, MeterEvent
+from metering.models import BusSlot, Gateway, Meter, MeterAssignment, MeterEvent
 
 CHINT_SERIAL = re.compile(r"^\d{12}$")
 PHASES = {Meter.Model.DDSU666: 1, Meter.Model.DTSU666: 3}
 METER_FIELDS = (
+    "variant",
+    "energy_register",
+    "polling_enabled",
     "serial",
     "model",
     "phases",
@@ -71,17 +75,33 @@ def gateway_create(
     return gateway
 
 
+GATEWAY_FIELDS = {
+    "description",
+    "meter_limit",
+    "poll_interval_s",
+    "log_interval_s",
+    "baudrate",
+    "parity",
+    "stopbits",
+    "bytesize",
+}
+GATEWAY_POLLING = GATEWAY_FIELDS - {"description", "meter_limit"}
+
+
 @transaction.atomic
 def gateway_update(*, gateway: Gateway, **fields) -> Gateway:
-    """Change a gateway's description or meter limit."""
-    before = audit.snapshot(gateway)
+    """Change a gateway's description, meter limit or polling settings."""
+    unknown = set(fields) - GATEWAY_FIELDS
+    if unknown:
+        raise ValueError(f"gateway_update cannot change {sorted(unknown)}")
+    before = audit.snapshot(gateway, GATEWAY_FIELDS)
     for name, value in fields.items():
-        if name not in {"description", "meter_limit"}:
-            raise ValueError(f"gateway_update cannot change {name}")
         setattr(gateway, name, value)
     gateway.full_clean()
-    gateway.save()
-    audit.record_changes(gateway, before, site=gateway.site_id)
+    gateway.save(update_fields=list(fields))
+    changed = audit.record_changes(gateway, before, site=gateway.site_id)
+    if changed and GATEWAY_POLLING & {f for f, _, _ in changed.changes()}:
+        gateway_config_changed(gateway)
     return gateway
 
 
@@ -123,10 +143,14 @@ def meter_create(
     return meter
 
 
+# Fields the Pi's config carries: changing them moves the gateway's config version.
+POLLED_FIELDS = {"ct_ratio", "variant", "energy_register", "polling_enabled", "label"}
+
+
 @transaction.atomic
 def meter_update(*, meter: Meter, **fields) -> Meter:
-    """Change a meter's descriptive fields (label, notes, CT ratio)."""
-    allowed = {"label", "notes", "ct_ratio"}
+    """Change a meter's descriptive or polling fields (label, notes, CT ratio, register map)."""
+    allowed = POLLED_FIELDS | {"notes"}
     if set(fields) - allowed:
         raise ValueError(f"meter_update cannot change {sorted(set(fields) - allowed)}")
     before = _snap(meter)
@@ -134,8 +158,16 @@ def meter_update(*, meter: Meter, **fields) -> Meter:
         setattr(meter, name, value)
     meter.full_clean()
     meter.save()
-    audit.record_changes(meter, before, site=meter.site_id)
+    changed = audit.record_changes(meter, before, site=meter.site_id)
+    if changed and meter.gateway_id and POLLED_FIELDS & {f for f, _, _ in changed.changes()}:
+        gateway_config_changed(meter.gateway)
     return meter
+
+
+def gateway_config_changed(gateway: Gateway) -> None:
+    """Move the gateway's config version so its Pi fetches the new config."""
+    Gateway.objects.filter(pk=gateway.pk).update(config_version=F("config_version") + 1)
+    gateway.refresh_from_db(fields=["config_version"])
 
 
 def _event(meter: Meter, old: str, new: str, *, at: datetime, by_name: str, note: str = "") -> None:
@@ -226,6 +258,21 @@ def _attach_to_bus(meter: Meter, gateway: Gateway | None) -> None:
     meter.gateway = gateway
 
 
+def _update_bus_slot(meter: Meter, old: str, new: str, at: datetime) -> None:
+    """Keep the record of which meter answers at which address on which bus."""
+    was_on_bus, on_bus = old in lifecycle.ON_BUS, new in lifecycle.ON_BUS
+    if on_bus and not was_on_bus:
+        BusSlot.objects.create(
+            gateway=meter.gateway, address=meter.modbus_address, meter=meter, start=at
+        )
+        gateway_config_changed(meter.gateway)
+    elif was_on_bus and not on_bus:
+        slots = BusSlot.objects.filter(meter=meter, end__isnull=True)
+        for slot in slots.select_related("gateway"):
+            gateway_config_changed(slot.gateway)
+        slots.update(end=at)
+
+
 def _move(
     meter: Meter,
     status: str,
@@ -240,6 +287,7 @@ def _move(
     meter.status, meter.status_changed_at = status, at
     meter.full_clean()
     meter.save()
+    _update_bus_slot(meter, old, status, at)
     _event(meter, old, status, at=at, by_name=by_name, note=note)
     audit.record(
         AuditEvent.Action.TRANSITION,

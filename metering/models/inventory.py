@@ -25,6 +25,19 @@ class Gateway(models.Model):
         "transceivers or with a repeater.",
     )
     created_at = models.DateTimeField()
+    # What the Pi polls (GET /api/v1/edge/config); the version moves with every change.
+    config_version = models.PositiveIntegerField(default=1)
+    poll_interval_s = models.PositiveIntegerField(default=10)
+    log_interval_s = models.PositiveIntegerField(default=900)
+    baudrate = models.PositiveIntegerField(default=9600)
+    parity = models.CharField(
+        max_length=1, default="N", choices=[("N", "N"), ("E", "E"), ("O", "O")]
+    )
+    stopbits = models.PositiveSmallIntegerField(default=2, choices=[(1, "1"), (2, "2")])
+    bytesize = models.PositiveSmallIntegerField(default=8)
+    # The last heartbeat, as the Pi sent it.
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["site__name", "name"]
@@ -61,6 +74,10 @@ class Meter(models.Model):
     label = models.CharField(
         max_length=200, blank=True, help_text="Building/customer as written on site"
     )
+    # How the Pi reads it (see the CHINT reference: energy registers differ by firmware).
+    variant = models.CharField(max_length=30, blank=True, help_text="Register map variant")
+    energy_register = models.CharField(max_length=10, blank=True, help_text="e.g. 0x4000")
+    polling_enabled = models.BooleanField(default=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNASSIGNED)
     status_changed_at = models.DateTimeField()
     notes = models.TextField(blank=True)

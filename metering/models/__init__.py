@@ -1,0 +1,40 @@
+"""Metering's tables: the inventory (meters, gateways, lifecycle), the edge link
+(tokens, batches, heartbeats, commands, discoveries) and the meter data
+(readings, quarantine, rollups)."""
+
+from metering.models.edge import (
+    BusSlot,
+    Discovery,
+    EdgeBatch,
+    EdgeCommand,
+    GatewayToken,
+    MeterComms,
+)
+from metering.models.inventory import Gateway, Meter, MeterAssignment, MeterEvent
+from metering.models.readings import (
+    DailyUsage,
+    HourlyUsage,
+    QuarantinedReading,
+    Reading,
+    ReadingPartition,
+    SiteDailyUsage,
+)
+
+__all__ = [
+    "BusSlot",
+    "DailyUsage",
+    "Discovery",
+    "EdgeBatch",
+    "EdgeCommand",
+    "Gateway",
+    "GatewayToken",
+    "HourlyUsage",
+    "Meter",
+    "MeterAssignment",
+    "MeterComms",
+    "MeterEvent",
+    "QuarantinedReading",
+    "Reading",
+    "ReadingPartition",
+    "SiteDailyUsage",
+]
