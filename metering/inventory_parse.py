@@ -142,13 +142,7 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, list]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
-            sheet = book.worksheets[0]
-            rows = []
-            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if number > MAX_ROWS:
-                    raise ImportFileError(f"The sheet has more than {MAX_ROWS} rows; split it.")
-                rows.append((number, list(row)))
-            return rows
+            sheets = [_sheet_rows(sheet) for sheet in book.worksheets]
         finally:
             book.close()
     except ImportFileError:
@@ -156,6 +150,29 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, list]]:
     except Exception as exc:
         # openpyxl and zipfile raise many kinds of error on damaged files; all mean the same.
         raise ImportFileError("The file could not be read as an Excel (.xlsx) workbook.") from exc
+    if not sheets:
+        raise ImportFileError("The workbook has no sheets.")
+    # The meter list need not be the first sheet: take the first one with its header.
+    return next((rows for rows in sheets if _header_at(rows) is not None), sheets[0])
+
+
+def _sheet_rows(sheet) -> list[tuple[int, list]]:
+    # Some programs write a wrong sheet size; without this, columns or rows go missing.
+    sheet.reset_dimensions()
+    rows = []
+    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number > MAX_ROWS:
+            raise ImportFileError(f"A sheet has more than {MAX_ROWS} rows; split it.")
+        rows.append((number, list(row)))
+    return rows
+
+
+def _header_at(rows: list[tuple[int, list]]) -> int | None:
+    """Index of the header (the row naming the serial) among the first non-blank rows."""
+    rows = [r for _, r in rows if not _blank(r)][:10]
+    return next(
+        (i for i, r in enumerate(rows) if norm_key(SERIAL) in {norm_key(c) for c in r}), None
+    )
 
 
 def _blank(row: list) -> bool:
@@ -167,9 +184,7 @@ def _to_table(raw_rows: list[tuple[int, list]]) -> Table:
     if not rows:
         raise ImportFileError("The file is empty.")
     # A title or two above the header is common; the header is the row naming the serial.
-    header_at = next(
-        (i for i, (_, r) in enumerate(rows[:10]) if norm_key(SERIAL) in {norm_key(c) for c in r}), 0
-    )
+    header_at = _header_at(rows) or 0
     header_line, header = rows[header_at]
     columns: list[str | None] = []
     warnings, seen = [], set()

@@ -294,6 +294,18 @@ def test_xlsx_with_excel_cells_and_loose_headers_imports(org):
     assert local_day(mill.events.get(to_status="assigned").at) == dt.date(2026, 4, 5)
 
 
+def test_xlsx_meter_list_on_a_later_sheet_is_found(org):
+    book = Workbook()
+    book.active.append(["Read me first"])
+    meters = book.create_sheet("Meters")
+    meters.append(SHEET_COLUMNS)
+    meters.append(["200322016690", "DDSU666", "Block A", "", 10, "Assigned"])
+    out = io.BytesIO()
+    book.save(out)
+    table = inventory.read_table(out.getvalue(), "book.xlsx")
+    assert [(r["_line"], r["Meter Serial Number"]) for r in table] == [(2, "200322016690")]
+
+
 def test_csv_in_windows_encoding_or_with_bom_reads(org):
     row = "200322016690,DDSU666,Block A,Café,10,Assigned,2026-04-01,,,,,,,"
     for data in (sheet(row).decode().encode("cp1252"), b"\xef\xbb\xbf" + sheet(row)):
