@@ -99,9 +99,11 @@ def apply_file(
                     # A savepoint per row: one row failing late leaves the others intact.
                     with transaction.atomic():
                         _apply_row(row, filename)
-                except (ValidationError, IntegrityError) as exc:
-                    reasons = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                    result.skipped.append((row.line, row.serial, reasons))
+                except ValidationError as exc:
+                    result.skipped.append((row.line, row.serial, exc.messages))
+                except IntegrityError:
+                    reason = "conflicts with a meter already in MCOMS (serial or address taken)"
+                    result.skipped.append((row.line, row.serial, [reason]))
                 else:
                     if row.action == CREATE:
                         result.created += 1

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
@@ -162,6 +163,25 @@ def test_confirm_imports_good_rows_and_reports_skipped_ones(org):
     ]
     assert "factory default" in result.skipped[0][2][0]
     assert "Unassigned meter has no site" in result.skipped[1][2][0]
+    assert list(Meter.objects.values_list("serial", flat=True)) == ["200322016690"]
+
+
+def test_a_row_failing_while_written_is_skipped_and_the_rest_kept(org, monkeypatch):
+    real_assign = services.meter_assign
+
+    def assign(*, meter, **kwargs):
+        if meter.serial.endswith("91"):
+            raise ValidationError("the address was taken a moment ago")
+        return real_assign(meter=meter, **kwargs)
+
+    monkeypatch.setattr(services, "meter_assign", assign)
+    data = sheet(
+        "200322016690,DDSU666,Block A,,10,Assigned,2026-04-01,,,,,,,",
+        "200322016691,DDSU666,Block A,,11,Assigned,2026-04-01,,,,,,,",
+    )
+    result = inventory.apply_file(data, "meters.csv", org.admin)
+    assert result.created == 1
+    assert result.skipped == [(3, "200322016691", ["the address was taken a moment ago"])]
     assert list(Meter.objects.values_list("serial", flat=True)) == ["200322016690"]
 
 
