@@ -371,6 +371,15 @@ def test_export_has_the_sheets_columns_then_extras_and_round_trips(org, gateway,
         rows = [list(r) for r in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True)]
     assert rows[0] == SHEET_COLUMNS + EXTRA_COLUMNS
     assert len(rows) == 5
+    by_serial = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    retest = by_serial["200322016602"]
+    assert (retest["Status"], retest["Gateway"]) == ("Retest needed", "kla-block-a")
+    assert (retest["Assigned By"], retest["Converted By"]) == ("Ann", "by converted")
+    assert str(retest["Date Retest Needed"])[:10] == "2026-04-06"
+    assert str(by_serial["200322016603"]["CT Ratio"]) == "40"
+    # In a CSV, text that Excel would run as a formula is guarded; re-import undoes it.
+    label = by_serial["200322016601"]["Building/Customer"]
+    assert label == ("'=SUM(A1)" if fmt == "csv" else "=SUM(A1)")
 
     before = counts()
     preview = inventory.preview_file(data, f"export.{fmt}", org.admin)
