@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
@@ -511,16 +512,30 @@ CELLS = st.one_of(
     st.text(max_size=15),
     st.sampled_from(["200322016690", "DDSU666", "Block A", "10", "1", "Installed", "01/02/2026"]),
 )
+XLSX_CELLS = st.one_of(
+    CELLS.map(lambda text: openpyxl_safe(text)),
+    st.integers(-(10**15), 10**15),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.datetimes(min_value=dt.datetime(1901, 1, 1), max_value=dt.datetime(2100, 1, 1)),
+    st.none(),
+)
 SHEETS = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300).map(lambda s: s.encode("utf-8")),
     st.lists(st.lists(CELLS, min_size=1, max_size=8), min_size=1, max_size=6).map(
         lambda rows: sheet(*(",".join(r) for r in rows)).replace(b'"', b"")
     ),
+    st.lists(st.lists(XLSX_CELLS, max_size=8), max_size=6).map(
+        lambda rows: xlsx_bytes([SHEET_COLUMNS, *rows])
+    ),
 )
 
 
-@settings(
+def openpyxl_safe(text: str) -> str:
+    return "".join(c for c in text if c >= " " or c in "\t\n")
+
+
+@hypothesis_settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=SHEETS, name=st.sampled_from(["x.csv", "x.xlsx", "x", "x.txt"]))
