@@ -67,6 +67,7 @@ class ImportResult:
 
     @property
     def summary(self) -> str:
+        """One line: how many rows were created, updated, left, and skipped."""
         return (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.skipped)} skipped"

@@ -77,10 +77,12 @@ class Preview:
 
     @property
     def bad_rows(self) -> list[RowPlan]:
+        """Rows that will be skipped."""
         return [row for row in self.rows if row.action == ERROR]
 
     @property
     def summary(self) -> str:
+        """One line: how many rows to create, update, leave, and skip."""
         return (
             f"{self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
             f"{self.count(UNCHANGED)} unchanged, {self.count(ERROR)} bad rows will be skipped"

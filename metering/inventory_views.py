@@ -35,6 +35,8 @@ CONTENT_TYPES = {
 
 
 class UploadForm(forms.Form):
+    """The one file field of the import page."""
+
     file = forms.FileField(
         label="Meter spreadsheet",
         help_text="CSV or Excel (.xlsx), up to 5 MB, with the columns of the meter inventory "
