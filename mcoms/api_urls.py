@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("customers.api")),
     path("", include("metering.api")),
+    path("", include("metering.edge_api")),
 ]
