@@ -52,7 +52,7 @@ class RowPlan:
     warnings: list[str] = field(default_factory=list)
     meter: Meter | None = None
     model: str = ""
-    phases: int = 1
+    phases: int | None = None
     site: Site | None = None
     address: int | None = None
     gateway: Gateway | None = None
@@ -189,7 +189,8 @@ def _plan_row(row: dict, ctx: _Context) -> RowPlan:
     if problem:
         errors.append(problem)
 
-    plan.phases = _CHINT_PHASES.get(plan.model, 1)
+    # A Calin meter's phases come only from the Phases column (blank: as in MCOMS, else 1).
+    plan.phases = _CHINT_PHASES.get(plan.model)
     try:
         phases = p.parse_int(row.get(p.PHASES))
     except ValueError:
@@ -198,7 +199,7 @@ def _plan_row(row: dict, ctx: _Context) -> RowPlan:
     if phases is not None:
         if phases not in (1, 3):
             errors.append(f"Phases {phases} is not 1 or 3")
-        elif plan.model in _CHINT_PHASES and phases != plan.phases:
+        elif plan.phases is not None and phases != plan.phases:
             errors.append(f"a {plan.model} has {plan.phases} phase(s), not {phases}")
         else:
             plan.phases = phases
@@ -302,7 +303,7 @@ def _plan_lifecycle(plan, row, ctx, status, dates, given_site, site_or_address_b
         errors.extend(
             address_problems(
                 site=plan.site,
-                phases=plan.phases,
+                phases=plan.phases or 1,
                 address=plan.address,
                 gateway=plan.gateway if S.INSTALLED in path else None,
                 meter_pk=meter.pk if meter else None,
@@ -324,8 +325,9 @@ def _compare_existing(plan: RowPlan, meter: Meter, path: list[str]) -> None:
     errors = plan.errors
     if plan.model != meter.model:
         errors.append(f"MCOMS has this meter as a {meter.model}, not a {plan.model}")
-    if plan.phases != meter.phases:
+    if plan.phases is not None and plan.phases != meter.phases:
         errors.append(f"MCOMS has this meter with {meter.phases} phase(s)")
+    plan.phases = meter.phases
     if S.ASSIGNED not in path and meter.site_id is not None:
         if plan.site is not None and plan.site.pk != meter.site_id:
             errors.append(f"MCOMS has this meter on {meter.site.name}, not {plan.site.name}")
@@ -361,7 +363,8 @@ def _choose_gateway(plan: RowPlan, ctx: _Context) -> None:
             return
     if ctx.on_bus(plan.gateway) >= plan.gateway.meter_limit:
         plan.errors.append(
-            f"bus {plan.gateway.name} is full ({plan.gateway.meter_limit} meters with this import)"
+            f"bus {plan.gateway.name} already carries its limit of {plan.gateway.meter_limit} "
+            "meters (counting earlier rows of this file)"
         )
 
 

@@ -285,6 +285,22 @@ def test_off_path_statuses_walk_through_the_dated_steps(org, gateway):
     assert retest.events.last().note == "imported from meters.csv, line 3"
 
 
+def test_calin_meters_keep_their_phases_and_serials(org):
+    with acting_as(org.admin, channel="web"):
+        calin = services.meter_create(serial="CAL-0001", model="CALIN", phases=3)
+        services.meter_assign(meter=calin, site=org.block_a, address=100)
+    data = sheet(
+        "CAL-0001,Calin,Block A,,100,Assigned",
+        "CAL-0002,CALIN,Block A,,101,Assigned,2026-04-01,3",
+        header="Meter Serial Number,Meter Type,Site Name,Building/Customer,"
+        "Assigned Modbus Address,Status,Date Assigned,Phases",
+    )
+    preview = inventory.preview_file(data, "calin.csv", org.admin)
+    assert [(r.action, r.errors) for r in preview.rows] == [("unchanged", []), ("create", [])]
+    inventory.apply_file(data, "calin.csv", org.admin)
+    assert Meter.objects.get(serial="CAL-0002").phases == 3
+
+
 def xlsx_bytes(rows: list[list]) -> bytes:
     book = Workbook()
     for row in rows:
