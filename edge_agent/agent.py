@@ -108,6 +108,14 @@ class Agent:
             "meters": self.poller.meter_report(),
         }
 
+    def summary(self) -> str:
+        """One line for `systemctl status`."""
+        meters = self.status["meters"]
+        ok = sum(1 for m in meters if m["ok"])
+        port = "open" if self.status["bus"]["port_open"] else "NOT OPEN"
+        synced = "" if self.status["clock_synced"] else ", clock not synchronised"
+        return f"{ok}/{len(meters)} meters answering, port {port}{synced}"
+
     def _drain_inbox(self) -> list[dict]:
         commands: list[dict] = []
         while True:
@@ -138,7 +146,7 @@ class Agent:
             while not stop.is_set():
                 started = self.clock.monotonic()
                 self.step()
-                notify("WATCHDOG=1")
+                notify(f"WATCHDOG=1\nSTATUS={self.summary()}")
                 pause = self.cfg.poll_interval_s - (self.clock.monotonic() - started)
                 if pause > 0:
                     stop.wait(pause)

@@ -200,6 +200,10 @@ def cmd_run(args) -> int:
         signal.signal(sig, lambda *_: stop.set())
     agent = Agent(cfg)
     link = None
+    if cfg.server_url and not cfg.read_token():
+        logging.getLogger(__name__).error(
+            "no token: set MCOMS_EDGE_TOKEN, server.token or server.token_file; readings are "
+            "kept in the outbox until the server accepts one")
     if cfg.server_url:
         link = Link(agent, Api(cfg.server_url, lambda: agent.cfg.read_token(), cfg.upload_gzip))
     else:

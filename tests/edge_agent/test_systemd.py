@@ -56,7 +56,8 @@ def test_ready_after_the_outbox_then_watchdog_even_without_the_usb_adapter(
     try:
         wait_for(lambda: "READY=1" in received(), timeout=15)
         assert (tmp_path / "state" / "outbox.sqlite3").exists()
-        wait_for(lambda: received().count("WATCHDOG=1") >= 5, timeout=15)
+        wait_for(lambda: sum(m.startswith("WATCHDOG=1") for m in received()) >= 5, timeout=15)
+        assert "STATUS=0/1 meters answering, port NOT OPEN" in received()[-1]
         beat = wait_for(lambda: platform.heartbeats and platform.heartbeats[-1], timeout=15)
         assert beat["bus"]["port_open"] is False
         assert "ttyUSB-unplugged" in beat["bus"]["port_error"]
