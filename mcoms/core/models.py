@@ -75,6 +75,11 @@ class Site(models.Model):
     three_phase_address_max = models.PositiveSmallIntegerField(
         default=247, validators=[MinValueValidator(MODBUS_MIN), MaxValueValidator(MODBUS_MAX)]
     )
+    missing_read_intervals = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MinValueValidator(1)],
+        help_text="A meter with no reading for this many log intervals is not reporting.",
+    )
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
 

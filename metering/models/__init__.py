@@ -2,6 +2,7 @@
 (tokens, batches, heartbeats, commands, discoveries) and the meter data
 (readings, quarantine, rollups)."""
 
+from metering.models.alerts import Alert
 from metering.models.edge import (
     BusSlot,
     Discovery,
@@ -21,6 +22,7 @@ from metering.models.readings import (
 )
 
 __all__ = [
+    "Alert",
     "BusSlot",
     "DailyUsage",
     "Discovery",
