@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("customers.api")),
     path("", include("metering.api")),
     path("", include("metering.edge_api")),
+    path("", include("metering.consumption_api")),
 ]

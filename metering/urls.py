@@ -1,9 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from metering import inventory_views, views
 
 app_name = "metering"
 urlpatterns = [
+    path("", include("metering.portal_urls")),
+    path("", include("metering.history_urls")),
     path("meters/", views.meter_list, name="meters"),
     path("meters/new/", views.meter_create, name="meter_create"),
     path("meters/import/", inventory_views.import_upload, name="import"),

@@ -1,0 +1,3 @@
+"""Routes of this part of metering (filled in as the feature lands)."""
+
+urlpatterns: list = []
