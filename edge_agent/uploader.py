@@ -189,7 +189,8 @@ class Uploader:
     def _retry(self, reason: str, retry_after: float | None) -> str:
         s = self.status
         s.failures += 1
-        delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (s.failures - 1))
+        # The exponent is capped: days of failures must not overflow a float.
+        delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(s.failures - 1, 20))
         delay *= 0.5 + 0.5 * self.rng()  # jitter: Pis coming back together do not stampede
         if retry_after is not None:
             delay = max(delay, retry_after)
