@@ -170,7 +170,7 @@ class Poller:
         state.ok = False
         if kind == "timeout":
             state.failures += 1
-            state.skip = min(2 ** (state.failures - 1), MAX_SKIP_SWEEPS)
+            state.skip = min(2 ** min(state.failures - 1, 5), MAX_SKIP_SWEEPS)
 
     def _error(self, state: MeterState, kind: str, message: str, now: float) -> None:
         state.errors.append((now, kind))
