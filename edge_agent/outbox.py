@@ -84,8 +84,10 @@ class Outbox:
                               "ORDER BY created_at, rowid LIMIT 1").fetchone()
         if row is None:
             with self._tx():
+                # Insertion order is time order, and (batch_id, id) is indexed: no sort of a
+                # backlog of millions on a Pi.
                 ids = [r[0] for r in self.db.execute(
-                    "SELECT id FROM readings WHERE batch_id IS NULL ORDER BY ts, id LIMIT ?",
+                    "SELECT id FROM readings WHERE batch_id IS NULL ORDER BY id LIMIT ?",
                     (limit,))]
                 if not ids:
                     return None
@@ -167,7 +169,7 @@ class Outbox:
         with self._tx():
             cur = self.db.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE batch_id IS NULL"
-                " ORDER BY ts, id LIMIT ?)", (count,))
+                " ORDER BY id LIMIT ?)", (count,))
             dropped = cur.rowcount
             self.db.execute(
                 "INSERT INTO meta (key, value) VALUES ('dropped_readings', ?) ON CONFLICT (key)"
