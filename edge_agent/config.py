@@ -22,6 +22,7 @@ from .registers import MODELS, RegisterMap, parse_register, register_map
 log = logging.getLogger(__name__)
 
 LEGACY_TYPES = {"1phase": "DDSU666", "3phase": "DTSU666"}
+KNOWN_VARIANTS = {None, "", "standard"}
 TOP_KEYS = {"server", "bus", "poll_interval_s", "log_interval_s", "heartbeat_interval_s",
             "state_dir", "csv_log", "meters", "gateway", "site_timezone", "clock_sync",
             "outbox_max_mb", "upload_gzip", "meter_latency_s"}
@@ -257,7 +258,6 @@ def load_config(path: str, env: dict | None = None) -> AgentConfig:
 
 def apply_server_config(cfg: AgentConfig, answer: dict) -> AgentConfig:
     """The local config with the server's answer on top (meters, intervals, line settings)."""
-    warnings: list[str] = []
     if not isinstance(answer, dict):
         raise ConfigError("server config: expected a JSON object")
     version = answer.get("version")
@@ -270,13 +270,36 @@ def apply_server_config(cfg: AgentConfig, answer: dict) -> AgentConfig:
         "config_version": version,
         "gateway": answer.get("gateway") or cfg.gateway,
         "serial": _serial(serial, cfg.serial, "server config serial."),
-        "meters": parse_meters(answer.get("meters", []), "server config meters", warnings),
+        "meters": _server_meters(answer.get("meters", [])),
     }
     for key, kind, minimum in (("poll_interval_s", float, 0.05), ("log_interval_s", int, 1),
                                ("heartbeat_interval_s", float, 1)):
         if key in answer:
             changes[key] = _check(f"server config {key}", answer[key], kind, minimum=minimum)
     return replace(cfg, **changes)
+
+
+def _server_meters(items) -> tuple[MeterConfig, ...]:
+    """The server's meters; one this agent cannot poll is skipped, not the whole answer."""
+    if not isinstance(items, list):
+        raise ConfigError(f"server config meters: expected a list, got {items!r}")
+    meters: dict[int, MeterConfig] = {}
+    for i, item in enumerate(items):
+        try:
+            meter = parse_meter(item, f"server config meters[{i}]", [])
+        except ConfigError as exc:
+            log.error("meter not polled: %s", exc)
+            continue
+        if meter.address in meters:
+            log.error("meter not polled: server config meters[%d]: address %d appears twice",
+                      i, meter.address)
+            continue
+        if meter.variant not in KNOWN_VARIANTS and not str(meter.variant).startswith("energy@"):
+            log.warning("meter %d: variant %r is unknown to this agent; polling it with the %s "
+                        "map (%s)", meter.address, meter.variant, meter.model,
+                        meter.register_map().variant)
+        meters[meter.address] = meter
+    return tuple(meters.values())
 
 
 def cache_path(state_dir: str) -> Path:

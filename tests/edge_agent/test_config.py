@@ -114,5 +114,17 @@ def test_a_bad_server_answer_is_refused(config_file):
     cfg = load_config(str(config_file), env={})
     with pytest.raises(ConfigError, match="version"):
         apply_server_config(cfg, {**SERVER, "version": "x"})
-    with pytest.raises(ConfigError, match=r"meters\[0\]"):
-        apply_server_config(cfg, {**SERVER, "meters": [{"address": 1, "model": "XYZ"}]})
+    with pytest.raises(ConfigError, match="serial"):
+        apply_server_config(cfg, {**SERVER, "serial": {"baudrate": "fast"}})
+
+
+def test_a_meter_the_agent_cannot_poll_is_skipped_not_the_whole_answer(config_file, caplog):
+    cfg = load_config(str(config_file), env={})
+    answer = {**SERVER, "meters": [*SERVER["meters"], {"address": 7, "model": "CALIN"},
+                                   {"address": 10, "model": "DDSU666"},
+                                   {"address": 8, "model": "DTSU666", "variant": "H",
+                                    "future_field": 1}]}
+    merged = apply_server_config(cfg, answer)
+    assert [m.address for m in merged.meters] == [10, 100, 8]
+    assert "meters[2].model" in caplog.text and "address 10 appears twice" in caplog.text
+    assert "variant 'H' is unknown" in caplog.text
