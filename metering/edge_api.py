@@ -18,6 +18,7 @@ import zlib
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, serializers, status
@@ -53,6 +54,20 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class GatewayTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the gateway token in the OpenAPI schema (HTTP bearer)."""
+
+    target_class = "metering.edge_api.GatewayTokenAuthentication"
+    name = "gatewayToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The gateway's token, shown once when it was registered.",
+        }
 
 
 class GatewayUser:

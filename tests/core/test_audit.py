@@ -164,6 +164,7 @@ def test_site_holidays_edited_in_the_admin_are_audited(org, client_for):
         "single_phase_address_max": 99,
         "three_phase_address_min": 100,
         "three_phase_address_max": 247,
+        "missing_read_intervals": 4,
         "latitude": "",
         "longitude": "",
         "holidays-TOTAL_FORMS": "1",
