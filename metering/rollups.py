@@ -8,8 +8,9 @@ marked as a register reset starts a new baseline (no usage is invented across
 it); flagged readings take no part until a person accepts them.
 
 ``refresh`` recomputes, for the given meters, everything between the last
-billable reading before ``start`` and the first after ``end`` — so a late or
-out-of-order reading corrects the hours around it.
+billable reading before ``start`` (reaching back to every reading that shares in
+its hour) and the first after ``end`` — so a late or out-of-order reading
+corrects the hours around it.
 """
 
 from __future__ import annotations
@@ -47,15 +48,36 @@ def spread(start: dt.datetime, end: dt.datetime, kwh: Decimal) -> dict[dt.dateti
     return shares
 
 
+def ceil_hour(ts: dt.datetime) -> dt.datetime:
+    """The first hour boundary at or after ``ts``."""
+    hour = floor_hour(ts)
+    return hour if hour == ts else hour + HOUR
+
+
 def _window(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
+    """Billable readings that share in the hours around ``start``..``end``.
+
+    The window reaches back to the last reading at or before the start of the
+    earliest hour that changes, and forward to the first reading at or after the
+    end of the latest one, so every pair of readings sharing in a changed hour is
+    in it. Also returns the meters with readings at or before the window's first
+    hour and those with readings at or after its last: for them the hour of their
+    first (last) reading in the window is only partly seen, and is left alone.
+    """
     billable = Reading.objects.filter(
         meter_id__in=meter_ids, quality__in=BILLABLE, energy_kwh__isnull=False
     )
     before = billable.filter(ts__lt=start).values("meter_id").order_by().annotate(t=Max("ts"))
     after = billable.filter(ts__gt=end).values("meter_id").order_by().annotate(t=Min("ts"))
-    low = min([r["t"] for r in before] + [start])
-    high = max([r["t"] for r in after] + [end])
-    return billable.filter(ts__gte=low, ts__lte=high).order_by("meter_id", "ts")
+    bottom = floor_hour(min([r["t"] for r in before] + [start]))
+    top = ceil_hour(max([r["t"] for r in after] + [end]))
+    below = billable.filter(ts__lte=bottom).values("meter_id").order_by().annotate(t=Max("ts"))
+    above = billable.filter(ts__gte=top).values("meter_id").order_by().annotate(t=Min("ts"))
+    below = {r["meter_id"]: r["t"] for r in below}
+    above = {r["meter_id"]: r["t"] for r in above}
+    low, high = min([*below.values(), bottom]), max([*above.values(), top])
+    rows = billable.filter(ts__gte=low, ts__lte=high).order_by("meter_id", "ts")
+    return rows, set(below), set(above)
 
 
 def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
@@ -64,13 +86,14 @@ def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
         Meter.objects.filter(pk__in=meter_ids).values_list("pk", "gateway__log_interval_s")
     )
     usage: dict[tuple[int, dt.datetime], list] = defaultdict(lambda: [ZERO, ZERO, 0])
-    spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    seen: dict[int, list[dt.datetime]] = {}
     previous = None
-    rows = _window(meter_ids, start, end).values_list("meter_id", "ts", "energy_kwh", "quality")
+    window, below, above = _window(meter_ids, start, end)
+    rows = window.values_list("meter_id", "ts", "energy_kwh", "quality")
     for meter_id, ts, energy, quality in rows:
         if previous is None or previous[0] != meter_id:
             previous = (meter_id, ts, energy)
-            spans[meter_id] = (floor_hour(ts), floor_hour(ts))
+            seen[meter_id] = [ts, ts]
             continue
         _, prev_ts, prev_energy = previous
         delta = ZERO if quality == Reading.Quality.RESET else max(energy - prev_energy, ZERO)
@@ -82,8 +105,17 @@ def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
             if estimated:
                 cell[1] += share
         usage[(meter_id, floor_hour(ts - dt.timedelta(microseconds=1)))][2] += 1
-        spans[meter_id] = (spans[meter_id][0], floor_hour(ts - dt.timedelta(microseconds=1)))
+        seen[meter_id][1] = ts
         previous = (meter_id, ts, energy)
+    spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    for meter_id, (first, last) in seen.items():
+        # Where readings outside the window share in the first or last hour, leave it alone.
+        low = ceil_hour(first) if meter_id in below else floor_hour(first)
+        if meter_id in above:
+            high = floor_hour(last) - HOUR
+        else:
+            high = floor_hour(last - dt.timedelta(microseconds=1))
+        spans[meter_id] = (low, high)
     new_rows = [
         HourlyUsage(
             meter_id=m,
@@ -93,6 +125,7 @@ def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
             intervals=v[2],
         )
         for (m, h), v in usage.items()
+        if spans[m][0] <= h <= spans[m][1]
     ]
     return new_rows, spans
 
