@@ -24,11 +24,17 @@ from mcoms.core import services as core_services
 from mcoms.core.audit import acting_as
 from mcoms.core.models import Cluster, PublicHoliday, Region, Site
 from mcoms.core.roles import Role
+from metering import ingest, partitions, rollups
 from metering import services as meter_services
 from metering.lifecycle import Status
+from metering.models import BusSlot, Gateway
 from notifications.models import MessageTemplate
 
 DEMO_PASSWORD = "mcoms-demo"
+DEMO_GATEWAY = "kla-a-bus-1"
+# The demo's bus logs every minute so that charts fill while someone watches.
+DEMO_LOG_INTERVAL_S = 60
+HISTORY_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ def load(*, seed: int = 7, customers_per_site: int = 25, now: dt.datetime | None
         sites, clusters, regions = _organisation()
         packages = _packages()
         _people(sites, clusters, regions)
+        partitions.ensure_ahead(now=at, back=2)
         for site in sites:
             gateway = meter_services.gateway_create(
                 site=site,
@@ -141,6 +148,13 @@ def load(*, seed: int = 7, customers_per_site: int = 25, now: dt.datetime | None
                 now=at - dt.timedelta(days=120),
             )
             _customers_with_meters(site, gateway, packages, rng, customers_per_site, at)
+            if gateway.name != DEMO_GATEWAY:
+                # The demo gateway's meters get their readings live, from the simulated bus.
+                _history(gateway, rng, at)
+        demo_gateway = Gateway.objects.get(name=DEMO_GATEWAY)
+        meter_services.gateway_update(
+            gateway=demo_gateway, log_interval_s=DEMO_LOG_INTERVAL_S, poll_interval_s=5
+        )
         _stock(rng, at)
         owner = Customer.objects.filter(site=sites[0], status="active").order_by("pk").first()
         portal_user = core_services.user_create(
@@ -193,7 +207,7 @@ def _organisation() -> tuple[list[Site], dict[str, Cluster], dict[str, Region]]:
 def _packages() -> list[ServicePackage]:
     specs = [
         ("lite", "Lite (lights and phone)", 100, ServicePackage.PaymentMode.PREPAID_CREDIT),
-        ("home", "Home (TV, fridge)", 500, ServicePackage.PaymentMode.PREPAID_CREDIT),
+        ("home", "Home (TV, fridge)", 1000, ServicePackage.PaymentMode.PREPAID_CREDIT),
         ("shop", "Shop (postpaid)", 2000, ServicePackage.PaymentMode.POSTPAID),
         ("business", "Business three-phase", 10000, ServicePackage.PaymentMode.POSTPAID),
     ]
@@ -241,7 +255,7 @@ def _customers_with_meters(site, gateway, packages, rng, count, at) -> None:
             last_name=rng.choice(LAST_NAMES),
             phone=phone,
             location=f"Floor {i // 6 + 1}, unit {i % 6 + 1}",
-            package=packages[3] if three_phase else rng.choice(packages[:3]),
+            package=_package(packages, site, three_phase, rng),
             language=rng.choice(["en", "en", "sw", "lg"]),
             critical_load=(i == 4),
             critical_load_note="Health centre" if i == 4 else "",
@@ -301,6 +315,58 @@ def _meter_through_lifecycle(site, gateway, model, address, rng, created, i):
             now=created - dt.timedelta(days=9) + dt.timedelta(days=day),
         )
     return meter
+
+
+def _package(packages, site, three_phase: bool, rng):
+    if three_phase:
+        return packages[3]
+    # The live simulated bus draws up to about 0.8 kW a meter: no "lite" customers there.
+    choices = packages[1:3] if site.code == "kla-a" else packages[:3]
+    return rng.choice(choices)
+
+
+def _history(gateway, rng, at) -> None:
+    """A few days of 15-minute readings for the bus's meters, through the ingest path."""
+    start = (at - dt.timedelta(days=HISTORY_DAYS)).replace(minute=0, second=0, microsecond=0)
+    slots = BusSlot.objects.filter(gateway=gateway, end__isnull=True, start__lt=start)
+    registers = {slot.address: rng.uniform(100, 5000) for slot in slots}
+    limits = _limits_kw(slots)
+    readings = []
+    ts = start
+    while ts < at - dt.timedelta(minutes=15):
+        # Evening peak, a little at night, a middle-of-the-day shop load.
+        hour = (ts.hour + 3) % 24
+        level = 0.6 if 18 <= hour <= 22 else 0.08 if hour < 6 else 0.3
+        for address in registers:
+            kwh = limits[address] * level * rng.uniform(0.3, 1.0) / 4
+            registers[address] += kwh
+            readings.append(
+                {
+                    "address": address,
+                    "ts": ts.isoformat().replace("+00:00", "Z"),
+                    "energy_kwh": round(registers[address], 3),
+                    "voltage_v": [round(rng.uniform(215, 240), 1)] * (3 if address >= 100 else 1),
+                    "current_a": [round(kwh * 4 * 1000 / 230, 2)],
+                    "power_kw": round(kwh * 4, 3),
+                    "power_factor": 0.95,
+                    "frequency_hz": 50.0,
+                }
+            )
+        ts += dt.timedelta(minutes=15)
+    for n in range(0, len(readings), 5000):
+        outcome = ingest.ingest(gateway=gateway, readings=readings[n : n + 5000], now=at)
+        if outcome.meters:
+            rollups.refresh(meter_ids=sorted(outcome.meters), start=outcome.start, end=outcome.end)
+
+
+def _limits_kw(slots) -> dict[int, float]:
+    """Each bus address's package load limit in kW (the history stays within it)."""
+    limits = {}
+    for slot in slots.select_related("meter"):
+        customer = slot.meter.assignments.filter(end__isnull=True).first()
+        package = customer.customer.package if customer else None
+        limits[slot.address] = (package.load_limit_w if package else 1000) / 1000
+    return limits
 
 
 def _stock(rng, at) -> None:

@@ -1,4 +1,5 @@
-"""Run the whole embedded platform in one terminal: web server, Celery worker, Celery beat.
+"""Run the whole embedded platform in one terminal: web server, Celery worker, Celery beat,
+and the demo site's edge agent polling a simulated RS485 bus through the real edge API.
 
 ``make run`` calls this after migrating and loading the demo. Ctrl-C (or any one
 process dying) stops every process it started.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,11 +24,52 @@ CELERY = str(Path(PYTHON).with_name("celery"))
 def commands(port: int) -> dict[str, list[str]]:
     return {
         "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [CELERY, "-A", "mcoms", "worker", "--pool=solo", "--loglevel=INFO",
-                   "--hostname=worker@%h"],
-        "beat": [CELERY, "-A", "mcoms", "beat", "--loglevel=INFO",
-                 "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-                 f"--schedule={ROOT / 'var' / 'celerybeat-schedule'}"],
+        "worker": [
+            CELERY,
+            "-A",
+            "mcoms",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--hostname=worker@%h",
+        ],
+        "beat": [
+            CELERY,
+            "-A",
+            "mcoms",
+            "beat",
+            "--loglevel=INFO",
+            "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+            f"--schedule={ROOT / 'var' / 'celerybeat-schedule'}",
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def edge_commands(port: int, env: dict) -> dict[str, list[str]]:
+    """The simulated bus and the edge agent for the demo gateway (none without the demo)."""
+    bus = f"socket://127.0.0.1:{free_port()}"
+    prepared = subprocess.run(
+        [PYTHON, "manage.py", "demo_edge", "--port", str(port), "--bus", bus],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if prepared.returncode != 0:
+        print(f"No demo edge agent: {prepared.stderr.strip().splitlines()[-1:]}", flush=True)
+        return {}
+    print(prepared.stdout.strip().splitlines()[0], flush=True)
+    meters = prepared.stdout.strip().splitlines()[-1]
+    var = Path(env.get("MCOMS_VAR_DIR") or ROOT / "var")
+    return {
+        "bus": [PYTHON, "-m", "edge_agent", "simulate", "--listen", bus, "--meters", meters],
+        "edge": [PYTHON, "-m", "edge_agent", "run", "--config", str(var / "edge" / "config.yaml")],
     }
 
 
@@ -57,13 +100,18 @@ def main() -> int:
     try:
         for name, cmd in commands(args.port).items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
-        print(f"\nMCOMS is starting at http://127.0.0.1:{args.port}/ (Ctrl-C stops everything)\n",
-              flush=True)
+        for name, cmd in edge_commands(args.port, env).items():
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        print(
+            f"\nMCOMS is starting at http://127.0.0.1:{args.port}/ (Ctrl-C stops everything)\n",
+            flush=True,
+        )
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping the rest.",
-                          flush=True)
+                    print(
+                        f"{name} exited with code {proc.returncode}; stopping the rest.", flush=True
+                    )
                     return proc.returncode or 1
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -58,3 +58,35 @@ def test_loading_twice_changes_nothing(capsys):
     call_command("seed_demo")
     assert counts() == before
     assert "already present" in capsys.readouterr().out
+
+
+def test_demo_has_reading_history_and_rollups():
+    from metering.models import Gateway, HourlyUsage, Reading, SiteDailyUsage
+
+    call_command("seed_demo")
+    assert Reading.objects.filter(kind="real").count() > 1000
+    assert not Reading.objects.filter(quality="flagged").exists()
+    assert HourlyUsage.objects.exists() and SiteDailyUsage.objects.count() >= 3
+    assert Gateway.objects.get(name=demo.DEMO_GATEWAY).log_interval_s == demo.DEMO_LOG_INTERVAL_S
+
+
+def test_demo_edge_writes_the_agents_config_and_a_working_token(settings, tmp_path, capsys):
+    import yaml
+
+    from metering import tokens
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    call_command("demo_edge", "--port", "8123", "--bus", "socket://127.0.0.1:5999")
+    lines = capsys.readouterr().out.strip().splitlines()
+    spec = lines[-1].split(",")
+    assert "10:DDSU666" in spec and all(":" in entry for entry in spec)
+    config = yaml.safe_load((tmp_path / "edge" / "config.yaml").read_text())
+    assert config["server"]["url"] == "http://127.0.0.1:8123"
+    assert config["bus"]["port"] == "socket://127.0.0.1:5999"
+    assert config["clock_sync"] == "always"
+    token = (tmp_path / "edge" / "token").read_text().strip()
+    assert tokens.gateway_for_token(token).name == demo.DEMO_GATEWAY
+    # Every `make run` rotates: the previous token keeps its grace period, the new one works.
+    call_command("demo_edge", "--port", "8123")
+    assert tokens.gateway_for_token((tmp_path / "edge" / "token").read_text().strip())
