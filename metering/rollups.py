@@ -3,7 +3,8 @@
 Consumption between two billable readings is the difference of the cumulative
 register, spread over the time between them in proportion to time (linear on the
 register: the estimate for missing reads). Where the gap is longer than the
-gateway's log interval, the spread part is counted as estimated too. A reading
+gateway's log interval, the spread part is counted as estimated too, as is usage
+to or from a server estimate (``metering.estimation``). A reading
 marked as a register reset starts a new baseline (no usage is invented across
 it); flagged readings take no part until a person accepts them.
 
@@ -89,16 +90,19 @@ def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
     seen: dict[int, list[dt.datetime]] = {}
     previous = None
     window, below, above = _window(meter_ids, start, end)
-    rows = window.values_list("meter_id", "ts", "energy_kwh", "quality")
-    for meter_id, ts, energy, quality in rows:
+    rows = window.values_list("meter_id", "ts", "energy_kwh", "quality", "kind")
+    for meter_id, ts, energy, quality, kind in rows:
         if previous is None or previous[0] != meter_id:
-            previous = (meter_id, ts, energy)
+            previous = (meter_id, ts, energy, kind)
             seen[meter_id] = [ts, ts]
             continue
-        _, prev_ts, prev_energy = previous
+        _, prev_ts, prev_energy, prev_kind = previous
         delta = ZERO if quality == Reading.Quality.RESET else max(energy - prev_energy, ZERO)
         gap = (ts - prev_ts).total_seconds()
-        estimated = gap > 1.5 * (intervals.get(meter_id) or 900)
+        estimated = gap > 1.5 * (intervals.get(meter_id) or 900) or Reading.Kind.ESTIMATED in (
+            kind,
+            prev_kind,
+        )
         for hour, share in spread(prev_ts, ts, delta).items():
             cell = usage[(meter_id, hour)]
             cell[0] += share
@@ -106,7 +110,7 @@ def _hourly(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
                 cell[1] += share
         usage[(meter_id, floor_hour(ts - dt.timedelta(microseconds=1)))][2] += 1
         seen[meter_id][1] = ts
-        previous = (meter_id, ts, energy)
+        previous = (meter_id, ts, energy, kind)
     spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
     for meter_id, (first, last) in seen.items():
         # Where readings outside the window share in the first or last hour, leave it alone.

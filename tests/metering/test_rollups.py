@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from mcoms.core.audit import acting_as
-from metering import ingest, rollups, services
+from metering import estimation, ingest, rollups, services
 from metering.models import DailyUsage, HourlyUsage, Reading, SiteDailyUsage
 from tests.metering.edge_fixtures import INSTALLED_AT, NOW, batch, install, reading
 
@@ -180,3 +180,24 @@ def test_rollups_follow_batches_posted_to_the_edge_api(
     assert hours(bus.single) == {14: ("1.000", "0.600", 3)}
     post((at("14:30"), 50.3))
     assert hours(bus.single) == {14: ("1.000", "0.000", 4)}
+
+
+def test_usage_to_and_from_server_estimates_stays_estimated(bus):
+    feed(bus, (at("10:00"), 100.0), (at("11:00"), 101.2))
+    assert hours(bus.single) == {10: ("1.200", "1.200", 1)}
+    # The server fills the gap with estimated readings at 10:15, 10:30 and 10:45.
+    written = estimation.fill_gaps(
+        meter_id=bus.single.pk,
+        start=NOW.replace(hour=10),
+        end=NOW.replace(hour=11),
+        interval_s=900,
+        now=NOW,
+    )
+    assert written == 3
+    rollups.refresh(meter_ids=[bus.single.pk], start=NOW.replace(hour=10), end=NOW.replace(hour=11))
+    assert hours(bus.single) == {10: ("1.200", "1.200", 4)}
+    # A real reading replaces the 10:30 estimate: 10:15→10:30 still leans on an estimate.
+    feed(bus, (at("10:30"), 100.5))
+    assert hours(bus.single) == {10: ("1.200", "1.200", 4)}
+    feed(bus, (at("10:15"), 100.2), (at("10:45"), 100.9))
+    assert hours(bus.single) == {10: ("1.200", "0.000", 4)}
