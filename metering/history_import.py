@@ -23,7 +23,7 @@ import zipfile
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from django.db import transaction
@@ -32,7 +32,7 @@ from django.db.models import Max
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, User
 from metering import ingest, tasks
-from metering.models import Gateway, QuarantinedReading
+from metering.models import Gateway, QuarantinedReading, Reading
 
 BATCH = 5000
 MAX_LISTED = 200
@@ -43,7 +43,7 @@ REQUIRED = (TIMESTAMP, METER_ID, ENERGY)
 EMPTY = {"", "nan", "null", "none", "-", "n/a"}
 DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-NUMBERS = re.compile(r"-?\d+(?:[.:\-]\d+)*")
+NUMBERS = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?Z?|-?\d+(?:[.:]\d+)*")
 
 
 class HistoryFileError(ValueError):
@@ -122,6 +122,16 @@ class Summary:
         self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
 
     @property
+    def rejected_by_reason(self) -> list[tuple[str, int]]:
+        """(reason, rows), most frequent first."""
+        return self.rejected_reasons.most_common()
+
+    @property
+    def flagged_by_reason(self) -> list[tuple[str, int]]:
+        """(reason, rows), most frequent first."""
+        return self.flagged_reasons.most_common()
+
+    @property
     def headline(self) -> str:
         """One sentence: accepted, duplicates, rejected, flagged."""
         text = (
@@ -170,8 +180,8 @@ class Summary:
             "flagged": self.flagged,
             "rejected_reasons": self.rejected_reasons.most_common(),
             "flagged_reasons": self.flagged_reasons.most_common(),
-            "problems": [p.__dict__ for p in self.problems],
-            "flagged_rows": [p.__dict__ for p in self.flagged_rows],
+            "problems": [asdict(p) for p in self.problems],
+            "flagged_rows": [asdict(p) for p in self.flagged_rows],
             "first_ts": self.first_ts.isoformat() if self.first_ts else None,
             "last_ts": self.last_ts.isoformat() if self.last_ts else None,
         }
@@ -247,7 +257,9 @@ def sources_from_paths(paths: Iterable[Path], *, max_zip_bytes: int) -> list[Sou
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file())
-            files = [p for p in found if _is_csv(str(p.relative_to(path))) or p.suffix == ".zip"]
+            files = [
+                p for p in found if _is_csv(str(p.relative_to(path))) or p.suffix.lower() == ".zip"
+            ]
         else:
             files = [path]
         for file in files:
@@ -475,9 +487,32 @@ def _keep_quarantine_once(gateway: Gateway, after_id: int, now: dt.datetime) -> 
     return len(kept), len(repeated)
 
 
+def _already_stored(gateway: Gateway, rows: list[Row]) -> set[tuple[int, dt.datetime]]:
+    """The rows whose meter already has a measured reading at that time (two queries)."""
+    bus = ingest.BusMap(gateway)
+    meter_of = {}
+    for row in rows:
+        slot, _ = bus.meter_at(*row.key)
+        if slot is not None:
+            meter_of[row.key] = slot.meter_id
+    if not meter_of:
+        return set()
+    times = [key[1] for key in meter_of]
+    stored = set(
+        Reading.objects.filter(
+            meter_id__in=set(meter_of.values()),
+            ts__gte=min(times),
+            ts__lte=max(times),
+            kind=Reading.Kind.REAL,
+        ).values_list("meter_id", "ts")
+    )
+    return {key for key, meter_id in meter_of.items() if (meter_id, key[1]) in stored}
+
+
 def _ingest_batch(gateway: Gateway, rows: list[Row], summary: Summary, now: dt.datetime) -> None:
     last_id = QuarantinedReading.objects.aggregate(last=Max("pk"))["last"] or 0
     with transaction.atomic():
+        stored = _already_stored(gateway, rows)
         outcome = ingest.ingest(gateway=gateway, readings=[r.reading for r in rows], now=now)
         _, dropped = _keep_quarantine_once(gateway, last_id, now)
         tasks.after_ingest(outcome, now=now)
@@ -490,6 +525,8 @@ def _ingest_batch(gateway: Gateway, rows: list[Row], summary: Summary, now: dt.d
         summary.reject(Problem(row.file, row.line, item["reason"]))
     for item in outcome.flagged:
         row = rows[item["index"]]
+        if row.key in stored:
+            continue  # a duplicate: nothing was stored, so nothing new to look at
         summary.flag(Problem(row.file, row.line, item["reason"]))
     for row in rows:
         summary.saw(row.key[1])

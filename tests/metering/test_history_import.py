@@ -79,18 +79,22 @@ def test_reference_sample_imports_in_utc(bus):
 
 def test_reimport_is_all_duplicates_and_changes_nothing(bus):
     body = (
+        "2026-04-01 02:00:00,10,234.5,2.1,0.49,12340.0\n"  # before installation: flagged
         "2026-04-04 15:15:00,10,234.5,2.1,0.49,12345.6\n"
         "2026-04-04 15:30:00,10,235.1,2.3,0.53,12345.8\n"
         "2026-04-04 15:30:00,11,235.1,2.3,0.53,100.0\n"  # no meter at 11: quarantined
     )
     source = csv_source("meter_010_2026-04-04.csv", body)
     first = run(bus, source)
-    assert (first.accepted, first.duplicates, first.rejected, first.quarantined) == (2, 0, 1, 1)
+    assert (first.accepted, first.duplicates, first.rejected, first.quarantined) == (3, 0, 1, 1)
+    assert first.flagged_reasons == {"timestamp before installation (…)": 1}
+    assert first.flagged_rows[0].line == 2
     before = snapshot()
 
     again = run(bus, source, now=NOW + dt.timedelta(hours=1))
 
-    assert (again.accepted, again.duplicates, again.flagged) == (0, 2, 0)
+    # Nothing stored, so nothing newly flagged either.
+    assert (again.accepted, again.duplicates, again.flagged) == (0, 3, 0)
     # The row without a meter is still reported, but not kept in quarantine twice.
     assert again.rejected == 1 and again.already_quarantined == 1
     assert snapshot() == before
@@ -241,6 +245,7 @@ def test_a_site_manager_imports_from_the_gateway_and_sees_the_result(bus, org, c
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert "2 rows in 1 file: 2 accepted, 0 duplicates, 0 rejected, 0 flagged" in page.text
+    assert "Readings from 2026-04-04 15:15 to 2026-04-04 15:30 (Africa/Kampala)" in page.text
     assert Reading.objects.count() == 2
     event = AuditEvent.objects.filter(channel=AuditEvent.Channel.IMPORT).order_by("-id").first()
     assert event.actor == org.site_manager
@@ -292,3 +297,21 @@ def test_the_command_imports_a_folder_and_prints_the_summary(bus, tmp_path):
     out = io.StringIO()
     call_command("import_history", "--gateway", "kla-block-a", str(tmp_path / "data"), stdout=out)
     assert "0 accepted, 2 duplicates" in out.getvalue()
+
+
+def test_the_result_page_lists_reasons_and_rejected_rows(bus, org, client_for):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "data/meter_010/meter_010_2026-04-04.csv",
+            HEADER + "2026-04-04 15:15:00,10,234.5,2.1,0.49,12345.6\n"
+            "2026-04-04 15:30:00,42,235.1,2.3,0.53,100.0\n",
+        )
+    client = client_for(org.site_manager)
+    zipped = SimpleUploadedFile("history.zip", buffer.getvalue(), "application/zip")
+
+    page = client.get(upload(client, bus.gateway, zipped)["Location"])
+
+    assert "1 accepted, 0 duplicates, 1 rejected (1 kept in quarantine)" in page.text
+    assert "<td>no meter assigned at address 42</td><td>1</td>" in page.text
+    assert "history.zip/data/meter_010/meter_010_2026-04-04.csv</td><td>3</td>" in page.text
