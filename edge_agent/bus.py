@@ -105,12 +105,22 @@ class Bus:
         if not self.ensure_open():
             raise PortError(self.last_error or "port closed")
         try:
-            return fn(self.master)
+            try:
+                return fn(self.master)
+            except ModbusError as exc:
+                # An unplugged adapter can look like a silent meter for a moment; its device
+                # node going away says otherwise.
+                if exc.kind == "timeout" and self._device_gone():
+                    raise PortError(f"{self.url} has gone away") from exc
+                raise
         except PortError as exc:
             self.last_error = f"{self.url}: {exc}"
             log.error("port failed: %s; it will be reopened", exc)
             self.close()
             raise
+
+    def _device_gone(self) -> bool:
+        return not self.url.startswith("socket://") and not os.path.exists(self.url)
 
     def probe_silently(self, unit: int, function_code: int, start: int, count: int):
         """Read, returning (words, None) or (None, ModbusError) instead of raising it."""

@@ -24,7 +24,6 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from .registers import DTSU666_ENERGY_CANDIDATES, encode_float, register_map
 
-log = logging.getLogger(__name__)
 # pymodbus logs every unanswered address of a scan as an error; a bus is expected to have gaps.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 

@@ -13,7 +13,7 @@ from edge_agent.simulator import SimBus, SimulatorThread, parse_meters
 
 from .helpers import wait_for
 
-SETTINGS = SerialSettings(timeout_s=0.15)
+SETTINGS = SerialSettings(timeout_s=0.5)  # generous: a loaded CI machine, a pty via socat
 
 
 def _expected(sim: SimulatorThread, address: int) -> dict[int, float]:
