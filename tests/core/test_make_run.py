@@ -4,7 +4,8 @@ In a fresh var folder: migrate, load the demo (twice: the second load changes
 nothing), start ``scripts/run.py`` on a non-default port in its own session, wait
 for /healthz, sign in through the login form with a real cookie session, watch
 the Celery worker deliver the demo's queued welcome SMS, then press "Ctrl-C"
-(SIGINT to the process group) and check that web, worker and beat are all gone.
+(SIGINT to the process group) and check that web, worker and beat (and the demo
+edge agent with its simulated bus) are all gone.
 
 This does not use pytest-django's test database: the processes share their own
 SQLite file, which the test reads with the standard library.
@@ -250,6 +251,8 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(embedded_env,
         children = {pid: cmd for pid, cmd in members.items() if pid != proc.pid}
         kinds = " | ".join(children.values())
         assert "runserver" in kinds and " worker" in kinds and " beat" in kinds, members
+        # With the demo loaded, make run also starts the demo site's edge agent on a simulated bus.
+        assert "edge_agent run" in kinds and "edge_agent simulate" in kinds, members
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -268,6 +271,6 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(embedded_env,
         lambda: not any(alive(pid) for pid in children) and not group_members(proc.pid),
         timeout=5,
         step=0.2,
-        what="web, worker and beat to exit after Ctrl-C",
+        what="web, worker, beat and the edge agent to exit after Ctrl-C",
     )
     assert healthz(base) == (None, None), "the web server still answers after Ctrl-C"
