@@ -21,7 +21,7 @@ from .config import AgentConfig
 from .csvlog import CsvLog
 from .outbox import Outbox
 from .poller import Poller
-from .systemd import notify
+from .systemd import notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,18 @@ class Agent:
             "meters": self.poller.meter_report(),
         }
 
+    def _pause(self, stop: threading.Event, started: float) -> None:
+        """Wait for the next sweep, feeding the watchdog if the poll interval is long."""
+        step = watchdog_interval_s() or float("inf")
+        while not stop.is_set():
+            pause = self.cfg.poll_interval_s - (self.clock.monotonic() - started)
+            if pause <= 0:
+                return
+            if stop.wait(min(pause, step)):
+                return
+            if pause > step:
+                notify("WATCHDOG=1")
+
     def summary(self) -> str:
         """One line for `systemctl status`."""
         meters = self.status["meters"]
@@ -147,9 +159,7 @@ class Agent:
                 started = self.clock.monotonic()
                 self.step()
                 notify(f"WATCHDOG=1\nSTATUS={self.summary()}")
-                pause = self.cfg.poll_interval_s - (self.clock.monotonic() - started)
-                if pause > 0:
-                    stop.wait(pause)
+                self._pause(stop, started)
         finally:
             notify("STOPPING=1")
             if link:

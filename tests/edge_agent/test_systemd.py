@@ -104,3 +104,16 @@ def test_install_script_is_valid_bash():
     script = Path(ROOT / "edge_agent" / "install.sh")
     assert os.access(script, os.X_OK)
     subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_a_long_poll_interval_still_feeds_the_watchdog(tmp_path, notify_socket, platform):
+    path, received = notify_socket
+    platform.config.update(poll_interval_s=30, meters=[])
+    config = write_config(tmp_path / "config.yaml", server={"url": platform.url},
+                          bus={"port": str(tmp_path / "ttyUSB-none")}, poll_interval_s=30)
+    env = agent_env(tmp_path, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")  # 0.4 s
+    proc = start_agent(config, env, tmp_path / "agent.log")
+    try:
+        wait_for(lambda: sum(m.startswith("WATCHDOG=1") for m in received()) >= 5, timeout=10)
+    finally:
+        stop(proc)
