@@ -70,6 +70,10 @@ def url(name: str, *args) -> str:
     return reverse(f"metering:{name}", args=args)
 
 
+def shown_token(text: str) -> str:
+    return text.split('id="token"')[1].split(">", 1)[1].split("</textarea>")[0]
+
+
 def page_text(response) -> str:
     return html.unescape(response.content.decode())
 
@@ -407,7 +411,7 @@ def test_registering_a_gateway_shows_its_token_once(client, client_for, org):
     )
     assert "no-store" in response["Cache-Control"]
     text = page_text(response)
-    token = text.split('readonly value="')[1].split('"')[0]
+    token = shown_token(text)
     gateway = tokens.gateway_for_token(token)
     assert gateway.name == "kla-block-c" and gateway.site == org.block_a
     assert token not in page_text(manager.get(url("gateway_panel", gateway.pk)))
@@ -431,7 +435,7 @@ def test_rotating_asks_first_then_shows_the_new_token_and_keeps_the_old_one_7_da
 
     response = manager.post(rotate, {"confirm": "yes"})
     assert "no-store" in response["Cache-Control"]
-    new = page_text(response).split('readonly value="')[1].split('"')[0]
+    new = shown_token(page_text(response))
     now = timezone.now()
     assert tokens.gateway_for_token(new) == bus.gateway
     assert tokens.gateway_for_token(bus.token, now=now + dt.timedelta(days=6)) == bus.gateway
@@ -486,9 +490,10 @@ def test_flagged_readings_are_listed_with_their_reasons(client_for, org, bus, ju
     page = page_text(client_for(org.agent).get(url("flagged", org.block_a.pk)))
     assert bus.single.serial in page and "exceeds the load limit" in page
     assert "2026-04-04 18:30" in page  # the site's time
-    assert "Review" not in page.split("<tbody>")[1]  # an agent may look, not act
+    assert "Review this reading" not in page  # an agent may look, not act
     by_gateway = url("flagged", org.block_a.pk) + f"?gateway={bus.gateway.pk}"
-    assert "exceeds the load limit" in page_text(client_for(org.site_manager).get(by_gateway))
+    page = page_text(client_for(org.site_manager).get(by_gateway))
+    assert "exceeds the load limit" in page and "Review this reading" in page
 
 
 def test_accepting_a_flagged_reading_brings_it_into_consumption(client_for, org, bus, jump):
