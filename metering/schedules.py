@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from metering import partition_tasks
 from notifications.models import Channel, Language, MessageTemplate
 
 PREFIX = "metering."
@@ -38,6 +39,7 @@ SCHEDULES: tuple[Schedule, ...] = (
         every=dt.timedelta(minutes=5),
         description="Alert on meters with missing reads and silent gateways; clear on return.",
     ),
+    Schedule(**partition_tasks.SCHEDULE),
 )
 
 # (key, channel, subject, body): English wording of the watch's messages.

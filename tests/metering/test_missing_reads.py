@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from mcoms.celery import app
-from metering import ingest, schedules, watch, watch_tasks
+from metering import ingest, partition_tasks, schedules, watch, watch_tasks
 from metering.models import Alert, Gateway
 from notifications.models import Message
 from tests.metering.edge_fixtures import NOW, install, reading
@@ -234,20 +234,29 @@ def test_the_check_is_registered_with_celery_beat_every_five_minutes(db):
     report = schedules.sync()
 
     task = PeriodicTask.objects.get(name="metering.check_missing_reads")
-    assert report["created"] == ["metering.check_missing_reads"]
+    assert report["created"] == [
+        "metering.check_missing_reads",
+        "metering.ensure_reading_partitions",
+    ]
     assert task.task == "metering.watch_tasks.check_missing_reads" and task.task in app.tasks
+    assert partition_tasks.ensure_reading_partitions.name in app.tasks
     assert task.enabled and task.crontab is None
     assert (task.interval.every, task.interval.period) == (300, IntervalSchedule.SECONDS)
     assert len(report["templates"]) == 4
+    daily = PeriodicTask.objects.get(name="metering.ensure_reading_partitions")
+    assert (daily.interval.every, daily.interval.period) == (86400, IntervalSchedule.SECONDS)
 
 
 def test_syncing_again_changes_nothing_and_corrects_drift(db):
     schedules.sync()
     again = schedules.sync()
-    assert again["unchanged"] == ["metering.check_missing_reads"]
+    assert again["unchanged"] == [
+        "metering.check_missing_reads",
+        "metering.ensure_reading_partitions",
+    ]
     assert again["created"] == again["updated"] == again["templates"] == []
-    assert PeriodicTask.objects.filter(name__startswith="metering.").count() == 1
-    assert IntervalSchedule.objects.count() == 1
+    assert PeriodicTask.objects.filter(name__startswith="metering.").count() == 2
+    assert IntervalSchedule.objects.count() == 2
 
     task = PeriodicTask.objects.get(name="metering.check_missing_reads")
     task.enabled = False
