@@ -30,6 +30,32 @@ logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 FAULTS = ("silent", "crc", "exception", "nan", "impossible")
 
 
+#: Mean phase voltage × mean power factor of the simulated supply, in kV.
+_KV_PF = 0.231 * 0.95
+#: Above what one simulated phase ever draws (kW): lets a restarted bus continue upward.
+MAX_PHASE_KW = 0.8
+#: Wall-clock origin of the simulated registers, so they keep rising across restarts.
+EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z
+
+
+def _energy_used(t: float, s: float, *, phases: int) -> float:
+    """kWh drawn in the first ``t`` seconds: the integral of the simulated load.
+
+    Each phase draws 2 + 1.5·sin²(t/37 + 2s + k) A, i.e. 2.75 − 0.75·cos(2t/37 + c) A,
+    whose integral is closed-form; it never decreases, as a real register never does.
+    """
+    total = 0.0
+    for k in range(phases):
+        c = 4 * s + 2 * k
+        total += 2.75 * t - 13.875 * (math.sin(2 * t / 37 + c) - math.sin(c))
+    return _KV_PF * total / 3600 + t * 1e-4
+
+
+def wall_clock_energy(address: int, phases: int) -> float:
+    """A starting register that is above anything an earlier run of the bus reached."""
+    return 1000.0 + 37.5 * address + MAX_PHASE_KW * phases * (time.time() - EPOCH) / 3600
+
+
 @dataclass
 class SimMeter:
     """One simulated meter: its state and how it misbehaves, if it does."""
@@ -54,15 +80,23 @@ class SimMeter:
         hz = 50.0 + 0.05 * math.sin(t / 20 + s)
         if self.model == "DDSU666":
             kw = volts[0] * amps[0] * pf / 1000
-            energy = self.energy0 + kw * t / 3600 + t * 1e-4  # always rising, even at 0 kW
-            regs = {0x2000: volts[0], 0x2002: amps[0], 0x2004: kw, 0x2006: kw * 0.3,
-                    0x2008: volts[0] * amps[0] / 1000, 0x200A: pf, 0x200E: hz,
-                    0x4000: energy, 0x400A: energy * 0.01}
+            energy = self.energy0 + _energy_used(t, s, phases=1)
+            regs = {
+                0x2000: volts[0],
+                0x2002: amps[0],
+                0x2004: kw,
+                0x2006: kw * 0.3,
+                0x2008: volts[0] * amps[0] / 1000,
+                0x200A: pf,
+                0x200E: hz,
+                0x4000: energy,
+                0x400A: energy * 0.01,
+            }
             if self.fault == "impossible":
                 regs[0x2000] = volts[0] * 10
             return regs
         kw = sum(v * a for v, a in zip(volts, amps, strict=True)) * pf / 1000
-        energy = self.energy0 + kw * t / 3600 + t * 1e-4
+        energy = self.energy0 + _energy_used(t, s, phases=3)
         regs = {}
         for k in range(3):
             regs[0x2000 + 2 * k] = volts[k] * math.sqrt(3) * 10  # line-to-line, 0.1 V
@@ -105,8 +139,9 @@ def _simdata(meter: SimMeter) -> list[SimData]:
 class SimBus:
     """The meters on one simulated bus, and the pymodbus server answering for them."""
 
-    def __init__(self, meters: list[SimMeter], power_cycle_after_s: float | None = None,
-                 clock=time.monotonic):
+    def __init__(
+        self, meters: list[SimMeter], power_cycle_after_s: float | None = None, clock=time.monotonic
+    ):
         self.meters = {m.address: m for m in meters}
         self.clock = clock  # tests freeze it to compare exact values
         self.server = None
@@ -116,8 +151,9 @@ class SimBus:
     def _devices(self) -> list[SimDevice]:
         devices = []
         for meter in self.meters.values():
-            devices.append(SimDevice(meter.address, simdata=_simdata(meter),
-                                     action=self._action_for(meter)))
+            devices.append(
+                SimDevice(meter.address, simdata=_simdata(meter), action=self._action_for(meter))
+            )
         return devices
 
     def _action_for(self, meter: SimMeter):
@@ -131,8 +167,9 @@ class SimBus:
                     value = float("nan")
                 offset = reg - start
                 if 0 <= offset < len(registers) - 1:
-                    registers[offset:offset + 2] = encode_float(value)
+                    registers[offset : offset + 2] = encode_float(value)
             return None
+
         return action
 
     def _written(self, meter: SimMeter, address: int, values) -> ExcCodes | None:
@@ -180,15 +217,22 @@ class SimBus:
 
     async def serve(self, listen: str, ready: threading.Event | None = None, **serial) -> None:
         """Serve until cancelled, on ``socket://host:port`` or a serial device/pty."""
-        common = {"framer": FramerType.RTU, "ignore_missing_devices": True,
-                  "trace_packet": self._trace}
+        common = {
+            "framer": FramerType.RTU,
+            "ignore_missing_devices": True,
+            "trace_packet": self._trace,
+        }
         if listen.startswith("socket://"):
-            host, _, port = listen[len("socket://"):].rpartition(":")
+            host, _, port = listen[len("socket://") :].rpartition(":")
             self.server = ModbusTcpServer(self._devices(), address=(host, int(port)), **common)
         else:
-            self.server = ModbusSerialServer(self._devices(), port=listen,
-                                             baudrate=serial.get("baudrate", 9600),
-                                             stopbits=serial.get("stopbits", 2), **common)
+            self.server = ModbusSerialServer(
+                self._devices(),
+                port=listen,
+                baudrate=serial.get("baudrate", 9600),
+                stopbits=serial.get("stopbits", 2),
+                **common,
+            )
         await self.server.serve_forever(background=True)
         if ready:
             ready.set()
@@ -229,6 +273,7 @@ class SimulatorThread:
         def run():
             fn(*args)
             done.set()
+
         self._loop.call_soon_threadsafe(run)
         done.wait(2)
 
@@ -253,8 +298,16 @@ def parse_meters(spec: str, variant: str | None = None) -> list[SimMeter]:
         if fault and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
         register_map(model)
-        meters.append(SimMeter(address, model, energy if model == "DTSU666" else None,
-                               fault, seed=i * 0.7, energy0=1000.0 + 37.5 * address))
+        meters.append(
+            SimMeter(
+                address,
+                model,
+                energy if model == "DTSU666" else None,
+                fault,
+                seed=i * 0.7,
+                energy0=wall_clock_energy(address, 3 if model == "DTSU666" else 1),
+            )
+        )
     return meters
 
 

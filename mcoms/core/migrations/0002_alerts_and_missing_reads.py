@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='site',
-            name='missing_read_intervals',
-            field=models.PositiveSmallIntegerField(default=4, help_text='A meter with no reading for this many log intervals is not reporting.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="site",
+            name="missing_read_intervals",
+            field=models.PositiveSmallIntegerField(
+                default=4,
+                help_text="A meter with no reading for this many log intervals is not reporting.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
     ]
