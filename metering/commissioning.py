@@ -32,7 +32,7 @@ from metering.models import (
 
 # Inventory meters that may be put on a bus from the gateway's page.
 READY_FOR_BUS = (Status.ASSIGNED, Status.CONVERTED, Status.SHIPPED)
-# The Pi answers at most this often; a gateway silent for longer is shown as silent.
+# Three missed heartbeats (every 5 minutes by default): the gateway is shown as silent.
 HEARTBEAT_SILENT_AFTER = dt.timedelta(minutes=15)
 MODBUS_ADDRESSES = range(1, 248)
 CHINT_MODELS = (Meter.Model.DDSU666, Meter.Model.DTSU666)
@@ -290,14 +290,18 @@ def _new_discovery(discovery: Discovery) -> Discovery:
 
 
 def _close_discovery(discovery: Discovery, status: str, meter: Meter | None = None) -> None:
+    """Close the discovery, and earlier scans' open ones at the same address with it."""
     before = audit.snapshot(discovery, ["status", "meter"])
     discovery.status, discovery.meter = status, meter
     discovery.save(update_fields=["status", "meter"])
+    earlier = Discovery.objects.filter(
+        gateway=discovery.gateway_id, address=discovery.address, status=Discovery.Status.NEW
+    ).update(status=status, meter=meter)
     audit.record(
         AuditEvent.Action.UPDATE,
         discovery,
         before=before,
-        after=audit.snapshot(discovery, ["status", "meter"]),
+        after={**audit.snapshot(discovery, ["status", "meter"]), "same_address_closed": earlier},
         site=discovery.gateway.site_id,
         note=f"discovery at address {discovery.address} {status}",
     )

@@ -144,8 +144,12 @@ def _commands_context(gateway: Gateway) -> dict:
 def _discoveries(gateway: Gateway, can_edit: bool) -> list[dict]:
     answering = {m.modbus_address: m for m in gateway.meters.filter(status__in=ON_BUS)}
     planned = {m.modbus_address: m for m in commissioning.meters_ready_for_bus(gateway)}
-    rows = []
-    for found in gateway.discoveries.filter(status=Discovery.Status.NEW):
+    rows, seen = [], set()
+    # Newest first; an address found again by a later scan is listed once.
+    for found in gateway.discoveries.filter(status=Discovery.Status.NEW).order_by("-scanned_at"):
+        if found.address in seen:
+            continue
+        seen.add(found.address)
         known, plan = answering.get(found.address), planned.get(found.address)
         initial = {
             "serial": found.serial or (plan.serial if plan else ""),
@@ -161,7 +165,7 @@ def _discoveries(gateway: Gateway, can_edit: bool) -> list[dict]:
                 else None,
             }
         )
-    return rows
+    return sorted(rows, key=lambda row: row["found"].address)
 
 
 # --- the gateway's panel ------------------------------------------------------------------------
