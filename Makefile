@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml edge_agent/pyproject.toml
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sync_schedules
 	$(PY) manage.py seed_demo
 	$(PY) scripts/run.py --port $(PORT)
 

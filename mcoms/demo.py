@@ -24,7 +24,7 @@ from mcoms.core import services as core_services
 from mcoms.core.audit import acting_as
 from mcoms.core.models import Cluster, PublicHoliday, Region, Site
 from mcoms.core.roles import Role
-from metering import ingest, partitions, rollups
+from metering import ingest, partitions, rollups, schedules
 from metering import services as meter_services
 from metering.lifecycle import Status
 from metering.models import BusSlot, Gateway
@@ -132,6 +132,7 @@ def load(*, seed: int = 7, customers_per_site: int = 25, now: dt.datetime | None
     at = clock.resolve(now)
     rng = random.Random(seed)
     with acting_as(label="demo data", channel="command"):
+        schedules.ensure_templates()
         for key, language, body in TEMPLATES:
             MessageTemplate.objects.get_or_create(
                 key=key, language=language, channel="sms", defaults={"body": body}
