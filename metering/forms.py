@@ -49,17 +49,3 @@ class StepForm(forms.Form):
 class ServeForm(forms.Form):
     account_number = forms.CharField(max_length=20, label="Customer account number")
     reason = forms.CharField(max_length=200, required=False)
-
-
-class GatewayForm(forms.ModelForm):
-    class Meta:
-        model = Gateway
-        fields = ["site", "name", "description", "meter_limit"]
-
-    def __init__(self, *args, sites=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if sites is not None:
-            self.fields["site"].queryset = sites
-
-    def _post_clean(self):
-        pass

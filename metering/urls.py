@@ -17,6 +17,5 @@ urlpatterns = [
     path("meters/<int:pk>/serve/", views.meter_serve, name="meter_serve"),
     path("customers/<int:customer_pk>/meters/", views.customer_meters, name="customer_meters"),
     path("gateways/", views.gateway_list, name="gateways"),
-    path("gateways/new/", views.gateway_create, name="gateway_create"),
     path("gateways/<int:pk>/", views.gateway_detail, name="gateway"),
 ]

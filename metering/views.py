@@ -15,7 +15,7 @@ from mcoms.core import clock
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import can_on_site, sites_visible_to
 from metering import lifecycle, selectors, services
-from metering.forms import AssignForm, GatewayForm, MeterForm, ServeForm, StepForm
+from metering.forms import AssignForm, MeterForm, ServeForm, StepForm
 from metering.lifecycle import Status
 
 # Steps done on site by field staff; the rest are inventory management.
@@ -185,24 +185,6 @@ def gateway_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def gateway_create(request: HttpRequest) -> HttpResponse:
-    _require(request.user, Cap.METERS_EDIT)
-    form = GatewayForm(request.POST or None, sites=sites_visible_to(request.user))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        _require(request.user, Cap.METERS_EDIT, data["site"].pk)
-        try:
-            gateway = services.gateway_create(**data)
-        except ValidationError as exc:
-            for field, errs in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errs)
-        else:
-            messages.success(request, f"Registered gateway {gateway}.")
-            return redirect("metering:gateway", pk=gateway.pk)
-    return render(request, "metering/form.html", {"form": form, "title": "Register a gateway"})
-
-
-@login_required
 def gateway_detail(request: HttpRequest, pk: int) -> HttpResponse:
     gateway = get_object_or_404(selectors.gateways_visible_to(request.user), pk=pk)
     meters = gateway.meters.order_by("modbus_address")
@@ -213,5 +195,6 @@ def gateway_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "gateway": gateway,
             "meters": meters,
             "on_bus": meters.filter(status__in=lifecycle.HOLDS_ADDRESS).count(),
+            "can_edit": can_on_site(request.user, Cap.METERS_EDIT, gateway.site_id),
         },
     )

@@ -271,17 +271,12 @@ def test_meter_list_filters(org, client_for):
 
 
 def test_gateway_pages(org, client_for):
+    services.gateway_create(site=org.block_a, name="kla-bus-2")
     client = client_for(org.site_manager)
-    response = client.post(
-        reverse("metering:gateway_create"),
-        {"site": org.block_a.pk, "name": "kla-bus-2", "meter_limit": 32},
-    )
-    assert response.status_code == 302
-    response = client.post(
-        reverse("metering:gateway_create"),
-        {"site": org.jinja_town.pk, "name": "jin-bus-1", "meter_limit": 32},
-    )
-    assert response.status_code == 200  # Jinja is not theirs: not offered
-    assert "Select a valid choice" in response.content.decode()
     page = client.get(reverse("metering:gateways")).content.decode()
-    assert "kla-bus-2" in page
+    assert "kla-bus-2" in page and reverse("metering:gateway_register") in page
+    gateway = org.block_a.gateways.get()
+    detail = client.get(reverse("metering:gateway", args=[gateway.pk])).content.decode()
+    assert reverse("metering:history_import", args=[gateway.pk]) in detail
+    agent_view = client_for(org.agent).get(reverse("metering:gateway", args=[gateway.pk]))
+    assert reverse("metering:history_import", args=[gateway.pk]) not in agent_view.content.decode()
