@@ -16,280 +16,563 @@ def drop_reading_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
-        ('metering', '0001_initial'),
+        ("core", "0001_initial"),
+        ("metering", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReadingPartition',
+            name="ReadingPartition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(help_text='First day of the month (UTC)', unique=True)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField(help_text="First day of the month (UTC)", unique=True)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['month'],
+                "ordering": ["month"],
             },
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='baudrate',
+            model_name="gateway",
+            name="baudrate",
             field=models.PositiveIntegerField(default=9600),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='bytesize',
+            model_name="gateway",
+            name="bytesize",
             field=models.PositiveSmallIntegerField(default=8),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='config_version',
+            model_name="gateway",
+            name="config_version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='last_heartbeat',
+            model_name="gateway",
+            name="last_heartbeat",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='last_heartbeat_at',
+            model_name="gateway",
+            name="last_heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='log_interval_s',
+            model_name="gateway",
+            name="log_interval_s",
             field=models.PositiveIntegerField(default=900),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='parity',
-            field=models.CharField(choices=[('N', 'N'), ('E', 'E'), ('O', 'O')], default='N', max_length=1),
+            model_name="gateway",
+            name="parity",
+            field=models.CharField(
+                choices=[("N", "N"), ("E", "E"), ("O", "O")], default="N", max_length=1
+            ),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='poll_interval_s',
+            model_name="gateway",
+            name="poll_interval_s",
             field=models.PositiveIntegerField(default=10),
         ),
         migrations.AddField(
-            model_name='gateway',
-            name='stopbits',
-            field=models.PositiveSmallIntegerField(choices=[(1, '1'), (2, '2')], default=2),
+            model_name="gateway",
+            name="stopbits",
+            field=models.PositiveSmallIntegerField(choices=[(1, "1"), (2, "2")], default=2),
         ),
         migrations.AddField(
-            model_name='meter',
-            name='energy_register',
-            field=models.CharField(blank=True, help_text='e.g. 0x4000', max_length=10),
+            model_name="meter",
+            name="energy_register",
+            field=models.CharField(blank=True, help_text="e.g. 0x4000", max_length=10),
         ),
         migrations.AddField(
-            model_name='meter',
-            name='polling_enabled',
+            model_name="meter",
+            name="polling_enabled",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='meter',
-            name='variant',
-            field=models.CharField(blank=True, help_text='Register map variant', max_length=30),
+            model_name="meter",
+            name="variant",
+            field=models.CharField(blank=True, help_text="Register map variant", max_length=30),
         ),
         migrations.CreateModel(
-            name='Discovery',
+            name="Discovery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scanned_at', models.DateTimeField()),
-                ('address', models.PositiveSmallIntegerField()),
-                ('model_guess', models.CharField(blank=True, max_length=20)),
-                ('voltage_v', models.FloatField(blank=True, null=True)),
-                ('serial', models.CharField(blank=True, max_length=20)),
-                ('status', models.CharField(choices=[('new', 'New'), ('accepted', 'Accepted'), ('dismissed', 'Dismissed')], default='new', max_length=10)),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='discoveries', to='metering.gateway')),
-                ('meter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scanned_at", models.DateTimeField()),
+                ("address", models.PositiveSmallIntegerField()),
+                ("model_guess", models.CharField(blank=True, max_length=20)),
+                ("voltage_v", models.FloatField(blank=True, null=True)),
+                ("serial", models.CharField(blank=True, max_length=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("accepted", "Accepted"),
+                            ("dismissed", "Dismissed"),
+                        ],
+                        default="new",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="discoveries",
+                        to="metering.gateway",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="metering.meter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-scanned_at', 'address'],
+                "ordering": ["-scanned_at", "address"],
             },
         ),
         migrations.CreateModel(
-            name='EdgeBatch',
+            name="EdgeBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('batch_id', models.UUIDField(unique=True)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('answer', models.JSONField()),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('readings', models.PositiveIntegerField()),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='metering.gateway')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("batch_id", models.UUIDField(unique=True)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("answer", models.JSONField()),
+                ("received_at", models.DateTimeField(db_index=True)),
+                ("readings", models.PositiveIntegerField()),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="batches",
+                        to="metering.gateway",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='EdgeCommand',
+            name="EdgeCommand",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('scan', 'Scan the bus'), ('read', 'Read a meter'), ('probe', 'Probe a meter'), ('set_address', 'Change an address')], max_length=16)),
-                ('args', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Waiting for the gateway'), ('sent', 'Sent to the gateway'), ('done', 'Done'), ('failed', 'Failed'), ('expired', 'Expired')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commands', to='metering.gateway')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("scan", "Scan the bus"),
+                            ("read", "Read a meter"),
+                            ("probe", "Probe a meter"),
+                            ("set_address", "Change an address"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("args", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for the gateway"),
+                            ("sent", "Sent to the gateway"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("expired", "Expired"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="commands",
+                        to="metering.gateway",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GatewayToken',
+            name="GatewayToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(help_text='First characters, to tell tokens apart', max_length=8)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tokens', to='metering.gateway')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="First characters, to tell tokens apart", max_length=8
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tokens",
+                        to="metering.gateway",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='MeterComms',
+            name="MeterComms",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_reading_ts', models.DateTimeField(blank=True, null=True)),
-                ('last_values', models.JSONField(blank=True, null=True)),
-                ('ok', models.BooleanField(null=True)),
-                ('last_ok_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=100)),
-                ('errors_24h', models.JSONField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField()),
-                ('meter', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='comms', to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last_reading_ts", models.DateTimeField(blank=True, null=True)),
+                ("last_values", models.JSONField(blank=True, null=True)),
+                ("ok", models.BooleanField(null=True)),
+                ("last_ok_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=100)),
+                ("errors_24h", models.JSONField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "meter",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comms",
+                        to="metering.meter",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='QuarantinedReading',
+            name="QuarantinedReading",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.PositiveSmallIntegerField(null=True)),
-                ('ts', models.DateTimeField(null=True)),
-                ('payload', models.JSONField()),
-                ('reason', models.CharField(max_length=300)),
-                ('source', models.CharField(default='edge', max_length=20)),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('gateway', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='metering.gateway')),
-                ('meter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='metering.meter')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address", models.PositiveSmallIntegerField(null=True)),
+                ("ts", models.DateTimeField(null=True)),
+                ("payload", models.JSONField()),
+                ("reason", models.CharField(max_length=300)),
+                ("source", models.CharField(default="edge", max_length=20)),
+                ("received_at", models.DateTimeField(db_index=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="metering.gateway",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="metering.meter",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         # The readings table is partitioned by month on PostgreSQL (metering.partitions).
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.CreateModel(
-                    name='Reading',
+                    name="Reading",
                     fields=[
-                        ('pk', models.CompositePrimaryKey('meter_id', 'ts', blank=True, editable=False, primary_key=True, serialize=False)),
-                        ('ts', models.DateTimeField()),
-                        ('energy_kwh', models.DecimalField(decimal_places=3, max_digits=14, null=True)),
-                        ('export_kwh', models.DecimalField(decimal_places=3, max_digits=14, null=True)),
-                        ('voltage_l1', models.FloatField(null=True)),
-                        ('voltage_l2', models.FloatField(null=True)),
-                        ('voltage_l3', models.FloatField(null=True)),
-                        ('current_l1', models.FloatField(null=True)),
-                        ('current_l2', models.FloatField(null=True)),
-                        ('current_l3', models.FloatField(null=True)),
-                        ('power_kw', models.FloatField(null=True)),
-                        ('power_factor', models.FloatField(null=True)),
-                        ('frequency_hz', models.FloatField(null=True)),
-                        ('kind', models.CharField(choices=[('real', 'Measured'), ('estimated', 'Estimated by the server')], default='real', max_length=10)),
-                        ('quality', models.CharField(choices=[('valid', 'Valid'), ('flagged', 'Flagged (out of billing until accepted)'), ('accepted', 'Accepted by a person'), ('reset', 'Register reset (new baseline)')], default='valid', max_length=10)),
-                        ('flags', models.CharField(blank=True, help_text='Why it was flagged', max_length=300)),
-                        ('gateway_id', models.BigIntegerField(null=True)),
-                        ('received_at', models.DateTimeField()),
-                        ('meter', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.PROTECT, to='metering.meter')),
+                        (
+                            "pk",
+                            models.CompositePrimaryKey(
+                                "meter_id",
+                                "ts",
+                                blank=True,
+                                editable=False,
+                                primary_key=True,
+                                serialize=False,
+                            ),
+                        ),
+                        ("ts", models.DateTimeField()),
+                        (
+                            "energy_kwh",
+                            models.DecimalField(decimal_places=3, max_digits=14, null=True),
+                        ),
+                        (
+                            "export_kwh",
+                            models.DecimalField(decimal_places=3, max_digits=14, null=True),
+                        ),
+                        ("voltage_l1", models.FloatField(null=True)),
+                        ("voltage_l2", models.FloatField(null=True)),
+                        ("voltage_l3", models.FloatField(null=True)),
+                        ("current_l1", models.FloatField(null=True)),
+                        ("current_l2", models.FloatField(null=True)),
+                        ("current_l3", models.FloatField(null=True)),
+                        ("power_kw", models.FloatField(null=True)),
+                        ("power_factor", models.FloatField(null=True)),
+                        ("frequency_hz", models.FloatField(null=True)),
+                        (
+                            "kind",
+                            models.CharField(
+                                choices=[
+                                    ("real", "Measured"),
+                                    ("estimated", "Estimated by the server"),
+                                ],
+                                default="real",
+                                max_length=10,
+                            ),
+                        ),
+                        (
+                            "quality",
+                            models.CharField(
+                                choices=[
+                                    ("valid", "Valid"),
+                                    ("flagged", "Flagged (out of billing until accepted)"),
+                                    ("accepted", "Accepted by a person"),
+                                    ("reset", "Register reset (new baseline)"),
+                                ],
+                                default="valid",
+                                max_length=10,
+                            ),
+                        ),
+                        (
+                            "flags",
+                            models.CharField(
+                                blank=True, help_text="Why it was flagged", max_length=300
+                            ),
+                        ),
+                        ("gateway_id", models.BigIntegerField(null=True)),
+                        ("received_at", models.DateTimeField()),
+                        (
+                            "meter",
+                            models.ForeignKey(
+                                db_constraint=False,
+                                on_delete=django.db.models.deletion.PROTECT,
+                                to="metering.meter",
+                            ),
+                        ),
                     ],
                     options={
-                        'ordering': ['meter_id', 'ts'],
-                        'managed': True,
+                        "ordering": ["meter_id", "ts"],
+                        "managed": True,
                     },
                 ),
             ],
         ),
         migrations.RunPython(create_reading_table, drop_reading_table),
         migrations.CreateModel(
-            name='BusSlot',
+            name="BusSlot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.PositiveSmallIntegerField()),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField(blank=True, null=True)),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='slots', to='metering.gateway')),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='slots', to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address", models.PositiveSmallIntegerField()),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="slots",
+                        to="metering.gateway",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="slots",
+                        to="metering.meter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['gateway', 'address', '-start'],
-                'indexes': [models.Index(fields=['gateway', 'address', 'start'], name='metering_bu_gateway_c40179_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('end__isnull', True)), fields=('gateway', 'address'), name='one_open_slot_per_address')],
+                "ordering": ["gateway", "address", "-start"],
+                "indexes": [
+                    models.Index(
+                        fields=["gateway", "address", "start"],
+                        name="metering_bu_gateway_c40179_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("end__isnull", True)),
+                        fields=("gateway", "address"),
+                        name="one_open_slot_per_address",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DailyUsage',
+            name="DailyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('kwh', models.DecimalField(decimal_places=3, max_digits=14)),
-                ('estimated_kwh', models.DecimalField(decimal_places=3, default=0, max_digits=14)),
-                ('intervals', models.PositiveSmallIntegerField(default=0)),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("kwh", models.DecimalField(decimal_places=3, max_digits=14)),
+                ("estimated_kwh", models.DecimalField(decimal_places=3, default=0, max_digits=14)),
+                ("intervals", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="metering.meter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['meter', 'day'],
-                'constraints': [models.UniqueConstraint(fields=('meter', 'day'), name='one_day_per_meter')],
+                "ordering": ["meter", "day"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("meter", "day"), name="one_day_per_meter")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HourlyUsage',
+            name="HourlyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('kwh', models.DecimalField(decimal_places=3, max_digits=14)),
-                ('estimated_kwh', models.DecimalField(decimal_places=3, default=0, max_digits=14)),
-                ('intervals', models.PositiveSmallIntegerField(default=0)),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("kwh", models.DecimalField(decimal_places=3, max_digits=14)),
+                ("estimated_kwh", models.DecimalField(decimal_places=3, default=0, max_digits=14)),
+                ("intervals", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="metering.meter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['meter', 'hour'],
-                'constraints': [models.UniqueConstraint(fields=('meter', 'hour'), name='one_hour_per_meter')],
+                "ordering": ["meter", "hour"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("meter", "hour"), name="one_hour_per_meter")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SiteDailyUsage',
+            name="SiteDailyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('kwh', models.DecimalField(decimal_places=3, max_digits=16)),
-                ('estimated_kwh', models.DecimalField(decimal_places=3, default=0, max_digits=16)),
-                ('meters', models.PositiveIntegerField(default=0)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("kwh", models.DecimalField(decimal_places=3, max_digits=16)),
+                ("estimated_kwh", models.DecimalField(decimal_places=3, default=0, max_digits=16)),
+                ("meters", models.PositiveIntegerField(default=0)),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="core.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['site', 'day'],
-                'constraints': [models.UniqueConstraint(fields=('site', 'day'), name='one_day_per_site')],
+                "ordering": ["site", "day"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("site", "day"), name="one_day_per_site")
+                ],
             },
         ),
     ]

@@ -6,34 +6,109 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_alerts_and_missing_reads'),
-        ('metering', '0002_edge_link_and_readings'),
+        ("core", "0002_alerts_and_missing_reads"),
+        ("metering", "0002_edge_link_and_readings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('missing_reads', 'Meter not reporting'), ('gateway_silent', 'Gateway silent')], max_length=30)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('acknowledged', 'Acknowledged'), ('resolved', 'Resolved')], default='open', max_length=14)),
-                ('message', models.CharField(max_length=300)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('opened_at', models.DateTimeField(db_index=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('gateway', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='metering.gateway')),
-                ('meter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='metering.meter')),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='core.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("missing_reads", "Meter not reporting"),
+                            ("gateway_silent", "Gateway silent"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("acknowledged", "Acknowledged"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="open",
+                        max_length=14,
+                    ),
+                ),
+                ("message", models.CharField(max_length=300)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("opened_at", models.DateTimeField(db_index=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="metering.gateway",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="metering.meter",
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="core.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-opened_at'],
-                'indexes': [models.Index(fields=['site', 'status'], name='metering_al_site_id_b75f6e_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('meter__isnull', False), ('resolved_at__isnull', True)), fields=('kind', 'meter'), name='one_open_alert_per_meter_and_kind'), models.UniqueConstraint(condition=models.Q(('gateway__isnull', False), ('meter__isnull', True), ('resolved_at__isnull', True)), fields=('kind', 'gateway'), name='one_open_alert_per_gateway_and_kind')],
+                "ordering": ["-opened_at"],
+                "indexes": [
+                    models.Index(fields=["site", "status"], name="metering_al_site_id_b75f6e_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("meter__isnull", False), ("resolved_at__isnull", True)),
+                        fields=("kind", "meter"),
+                        name="one_open_alert_per_meter_and_kind",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            ("gateway__isnull", False),
+                            ("meter__isnull", True),
+                            ("resolved_at__isnull", True),
+                        ),
+                        fields=("kind", "gateway"),
+                        name="one_open_alert_per_gateway_and_kind",
+                    ),
+                ],
             },
         ),
     ]
