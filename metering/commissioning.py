@@ -498,6 +498,13 @@ def reading_review(
         note=note or f"flagged reading of {reading.ts:%Y-%m-%d %H:%M} UTC: {Review(action).label}",
     )
     rollups.refresh(meter_ids=[reading.meter_id], start=reading.ts, end=reading.ts)
+    if reading.meter.status == Status.INSTALLED:
+        # An accepted reading is valid data: the meter is polled and logging.
+        services.meter_move(
+            meter=reading.meter,
+            status=Status.COMMISSIONED,
+            note="first readings accepted by a person",
+        )
     return reading
 
 

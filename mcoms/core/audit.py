@@ -76,6 +76,14 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
     return data
 
 
+def object_key(instance: models.Model) -> str:
+    """The record's key as text; a composite key is its parts joined by ``:``."""
+    pk = instance.pk
+    if isinstance(pk, tuple):
+        return ":".join(str(_jsonable(part)) for part in pk)
+    return str(pk)
+
+
 def record(
     action: str,
     instance: models.Model,
@@ -95,7 +103,7 @@ def record(
         channel=actor.channel,
         action=action,
         object_type=instance._meta.label_lower,
-        object_id=str(instance.pk),
+        object_id=object_key(instance),
         object_repr=str(instance)[:200],
         site_id=site_id,
         before=before,

@@ -177,3 +177,24 @@ def test_site_holidays_edited_in_the_admin_are_audited(org, client_for):
     event = AuditEvent.objects.filter(object_type="core.publicholiday").get()
     assert (event.action, event.channel, event.site_id) == ("create", "admin", site.pk)
     assert event.after["name"] == "Independence Day"
+
+
+def test_records_with_a_composite_key_are_audited(org):
+    import datetime as dt
+
+    from mcoms.core import audit
+    from metering.models import Reading
+
+    from metering import partitions
+
+    partitions.ensure_months([dt.date(2026, 4, 1)])
+    meter = factories.meter()
+    reading = Reading.objects.create(
+        meter=meter,
+        ts=dt.datetime(2026, 4, 4, 15, 15, tzinfo=dt.UTC),
+        energy_kwh=1,
+        received_at=dt.datetime.now(dt.UTC),
+    )
+    event = audit.record(AuditEvent.Action.UPDATE, reading, after={"quality": "accepted"})
+    event.refresh_from_db()
+    assert event.object_id == f"{meter.pk}:2026-04-04T15:15:00+00:00"

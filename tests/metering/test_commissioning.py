@@ -590,3 +590,19 @@ def test_other_sites_gateways_are_not_found(client_for, org, bus, jump):
     assert manager.get(url("gateway_panel", other.pk)).status_code == 404
     assert manager.post(url("token_revoke", other.pk), {"confirm": "yes"}).status_code == 404
     assert client_for(org.customer).get(url("gateway_panel", pk)).status_code == 404
+
+
+def test_accepting_the_first_readings_of_an_installed_meter_commissions_it(
+    client, client_for, org, bus, django_capture_on_commit_callbacks
+):
+    # Its only reading is flagged (impossible voltage): the meter stays Installed…
+    with django_capture_on_commit_callbacks(execute=True):
+        edge_post(client, bus, "readings", batch(reading(address=100, voltage_v=[2309.0])))
+    bus.three.refresh_from_db()
+    assert bus.three.status == Status.INSTALLED
+    flagged = Reading.objects.get(meter=bus.three)
+    # …until a person accepts it.
+    review(client_for(org.site_manager), flagged, action="accept")
+    bus.three.refresh_from_db()
+    assert bus.three.status == Status.COMMISSIONED
+    assert "accepted by a person" in bus.three.events.last().note
