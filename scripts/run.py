@@ -40,7 +40,6 @@ def commands(port: int) -> dict[str, list[str]]:
             "beat",
             "--loglevel=INFO",
             "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-            f"--schedule={ROOT / 'var' / 'celerybeat-schedule'}",
         ],
     }
 

@@ -183,9 +183,8 @@ def test_records_with_a_composite_key_are_audited(org):
     import datetime as dt
 
     from mcoms.core import audit
-    from metering.models import Reading
-
     from metering import partitions
+    from metering.models import Reading
 
     partitions.ensure_months([dt.date(2026, 4, 1)])
     meter = factories.meter()

@@ -36,7 +36,10 @@ def test_healthy(client):
 
 
 def test_broker_down_gives_503(client, monkeypatch):
-    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
+    down = f"redis://127.0.0.1:{closed_port()}/0"
+    # Celery prefers the environment's CELERY_BROKER_URL (set in CI) over its config.
+    monkeypatch.setenv("CELERY_BROKER_URL", down)
+    monkeypatch.setattr(app.conf, "broker_url", down)
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
