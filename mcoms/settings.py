@@ -260,3 +260,28 @@ LOGGING = {
 # --- Domain defaults ---------------------------------------------------------------------
 MCOMS_DEFAULT_COUNTRY = env("MCOMS_DEFAULT_COUNTRY", "UG")
 MCOMS_ACCEPTED_PHONE_REGIONS = ("UG", "KE", "NG")
+
+# --- SMS providers and their delivery reports (notifications) -------------------------------
+# SMS_BACKEND (above) picks the default provider; a site may have its own
+# (notifications.models.SiteSMSBackend). The base URLs are settings so tests
+# can point them at local fake servers.
+AFRICASTALKING_USERNAME = env("AFRICASTALKING_USERNAME", "sandbox")
+AFRICASTALKING_BASE_URL = env(
+    "AFRICASTALKING_BASE_URL",
+    "https://api.sandbox.africastalking.com"
+    if AFRICASTALKING_USERNAME == "sandbox"
+    else "https://api.africastalking.com",
+)
+AFRICASTALKING_API_KEY = env("AFRICASTALKING_API_KEY", "")
+AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID", "")
+TWILIO_BASE_URL = env("TWILIO_BASE_URL", "https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
+SMS_PROVIDER_TIMEOUT = float(env("SMS_PROVIDER_TIMEOUT", "10"))
+# A secret path segment for the providers' callbacks (Africa's Talking signs
+# nothing): /notifications/dlr/<secret>/africastalking/. Empty: no segment.
+NOTIFICATIONS_CALLBACK_SECRET = env("NOTIFICATIONS_CALLBACK_SECRET", "")
+# The public https://host this site is reached at: Twilio is told to send status
+# callbacks there, and its signatures are checked against that URL.
+NOTIFICATIONS_PUBLIC_URL = env("NOTIFICATIONS_PUBLIC_URL", "")

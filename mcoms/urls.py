@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("metering.urls")),
     path("field/", include("fieldops.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/v1/", include("mcoms.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from mcoms.core.admin_tools import AuditedAdmin, ReadOnlyAdmin
-from notifications.models import Message, MessageTemplate
+from notifications.models import Message, MessageTemplate, SiteSMSBackend
 
 
 @admin.register(MessageTemplate)
@@ -21,3 +21,9 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ["status", "channel", "template_key"]
     search_fields = ["to", "body", "about", "provider_message_id"]
     date_hierarchy = "created_at"
+
+
+@admin.register(SiteSMSBackend)
+class SiteSMSBackendAdmin(AuditedAdmin):
+    list_display = ["site_id", "backend", "updated_at"]
+    list_filter = ["backend"]

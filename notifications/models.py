@@ -75,9 +75,48 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    segments = models.PositiveSmallIntegerField(
+        default=0, help_text="SMS segments the body takes (GSM-7 or Unicode)"
+    )
+    cost = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="As the provider charged"
+    )
+    currency = models.CharField(max_length=3, blank=True)
+    provider_status = models.CharField(
+        max_length=40, blank=True, help_text="The provider's last word on the message"
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to}: {self.body[:40]}"
+
+
+class SMSBackendChoice(models.TextChoices):
+    CONSOLE = "notifications.backends.console.ConsoleSMSBackend", "Console (development)"
+    AFRICASTALKING = (
+        "notifications.backends.africastalking.AfricasTalkingSMSBackend",
+        "Africa's Talking",
+    )
+    TWILIO = "notifications.backends.twilio.TwilioSMSBackend", "Twilio"
+
+
+class SiteSMSBackend(models.Model):
+    """One site's SMS provider, overriding the ``SMS_BACKEND`` setting.
+
+    Keyed by the site's id (an integer, not a foreign key: the messaging core
+    depends on no other app).
+    """
+
+    site_id = models.IntegerField(unique=True)
+    backend = models.CharField(max_length=200, choices=SMSBackendChoice.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["site_id"]
+        verbose_name = "site SMS provider"
+
+    def __str__(self) -> str:
+        return f"site {self.site_id}: {self.get_backend_display()}"

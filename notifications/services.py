@@ -11,6 +11,7 @@ from django.template import Context, Template
 from mcoms.core import clock
 from notifications.backends import DeliveryError, backend_for, backend_path_for
 from notifications.models import Channel, Language, Message, MessageTemplate
+from notifications.segments import count_segments
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def send_message(
         body=rendered.body,
         about=about,
         site_id=site_id,
-        backend=backend_path_for(channel),
+        backend=backend_path_for(channel, site_id),
+        segments=count_segments(rendered.body) if channel == Channel.SMS else 0,
         created_at=clock.now(),
     )
     from notifications.tasks import deliver_message
@@ -91,18 +93,19 @@ def deliver(message_id: int) -> bool:
     message = Message.objects.get(pk=message_id)
     message.attempts += 1
     try:
-        provider_id = backend_for(message.channel).send(message)
+        provider_id = backend_for(message.channel, message.site_id).send(message)
     except DeliveryError as exc:
         message.error = str(exc)
         message.status = Message.Status.QUEUED if exc.retry else Message.Status.FAILED
-        message.save(update_fields=["error", "status", "attempts"])
+        message.save(update_fields=["error", "status", "attempts", "provider_status"])
         log.warning("message %s not delivered: %s", message_id, exc)
         return not exc.retry
     message.status = Message.Status.SENT
     message.provider_message_id = provider_id
     message.sent_at = clock.now()
     message.error = ""
-    message.save(update_fields=["status", "provider_message_id", "sent_at", "error", "attempts"])
+    fields = ["status", "provider_message_id", "sent_at", "error", "attempts"]
+    message.save(update_fields=[*fields, "cost", "currency", "provider_status"])
     return True
 
 

@@ -1,8 +1,11 @@
 """Delivery backends: one small class per way of sending, chosen by a setting.
 
 A backend takes a :class:`~notifications.models.Message` and returns the
-provider's message id, or raises :class:`DeliveryError`. Real SMS providers
-(Africa's Talking, Twilio) slot in here as further modules.
+provider's message id, or raises :class:`DeliveryError`. A backend may also
+fill in what the provider said about the message (``cost``, ``currency``,
+``provider_status``); the caller saves those with the result. SMS providers:
+``console`` (development), ``africastalking`` and ``twilio``; a site can have
+its own (:class:`~notifications.models.SiteSMSBackend`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from notifications.models import Channel, Message
+from notifications.models import Channel, Message, SiteSMSBackend
 
 
 class DeliveryError(Exception):
@@ -27,12 +30,20 @@ class Backend(Protocol):
     def send(self, message: Message) -> str: ...
 
 
-def backend_path_for(channel: str) -> str:
-    """The dotted path of the backend configured for ``channel``."""
+def backend_path_for(channel: str, site_id: int | None = None) -> str:
+    """The dotted path of the backend for ``channel``: the site's own SMS provider
+    when one is set for ``site_id``, else the setting."""
     if channel == Channel.EMAIL:
         return settings.EMAIL_MESSAGE_BACKEND
+    if site_id is not None:
+        override = (
+            SiteSMSBackend.objects.filter(site_id=site_id).values_list("backend", flat=True).first()
+        )
+        if override:
+            return override
     return settings.SMS_BACKEND
 
 
-def backend_for(channel: str) -> Backend:
-    return import_string(backend_path_for(channel))()
+def backend_for(channel: str, site_id: int | None = None) -> Backend:
+    """An instance of the backend that sends ``channel`` messages for ``site_id``."""
+    return import_string(backend_path_for(channel, site_id))()

@@ -1,0 +1,22 @@
+"""Callback endpoints of the SMS providers (mounted under ``notifications/``).
+
+With ``NOTIFICATIONS_CALLBACK_SECRET`` set, only the ``dlr/<secret>/…`` forms
+answer; without it, only the plain ones do.
+"""
+
+from django.urls import path
+
+from notifications import delivery_reports
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("dlr/africastalking/", delivery_reports.africastalking_view, name="dlr-africastalking"),
+    path("dlr/twilio/", delivery_reports.twilio_view, name="dlr-twilio"),
+    path(
+        "dlr/<str:secret>/africastalking/",
+        delivery_reports.africastalking_view,
+        name="dlr-africastalking-secret",
+    ),
+    path("dlr/<str:secret>/twilio/", delivery_reports.twilio_view, name="dlr-twilio-secret"),
+]
