@@ -95,6 +95,8 @@ class Message(models.Model):
 
 
 class SMSBackendChoice(models.TextChoices):
+    """The SMS backends a site may choose (dotted paths, as ``SMS_BACKEND`` takes)."""
+
     CONSOLE = "notifications.backends.console.ConsoleSMSBackend", "Console (development)"
     AFRICASTALKING = (
         "notifications.backends.africastalking.AfricasTalkingSMSBackend",

@@ -14,9 +14,10 @@ setting (``AFRICASTALKING_BASE_URL``):
 
 Failures: 5xx answers, time-outs, rate limiting (429), a gateway error code
 (500–502), insufficient balance (405) or a routing failure (407) are retried;
-an invalid number, blacklisted user, risk hold or bad sender id is not; an
-authentication failure is not retried and is logged as an error, since every
-message will fail until someone fixes the key.
+an invalid number, blacklisted user, risk hold or bad sender id is not (AT
+refuses an unregistered sender id for the whole request, with no recipients);
+an authentication failure is not retried and is logged as an error, since
+every message will fail until someone fixes the key.
 
 A time-out after the gateway accepted the message cannot be told apart from one
 before it, so a retry after a time-out may, rarely, send the message twice.
@@ -104,7 +105,12 @@ class AfricasTalkingSMSBackend:
                 f"Africa's Talking: request refused ({status}): {response.text[:200]}", retry=False
             )
         try:
-            recipients = response.json()["SMSMessageData"]["Recipients"]
+            data = response.json()["SMSMessageData"]
+            recipients = data["Recipients"]
+            if not recipients:
+                # Refused as a whole (e.g. "InvalidSenderId"): a configuration problem.
+                log.error("Africa's Talking refused the request: %s", data.get("Message"))
+                raise DeliveryError(f"Africa's Talking: {data.get('Message')}", retry=False)
             recipient = recipients[0]
             code = int(recipient["statusCode"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:

@@ -142,6 +142,8 @@ class FakeAfricasTalking(FakeProvider):
         self.api_key = api_key
         self.currency = "KES"
         self.price_per_part = Decimal("0.8000")
+        #: Sender ids registered with the account; any other ``from`` is refused.
+        self.sender_ids: set[str] = {"MCOMS"}
         super().__init__()
 
     def authorised(self, request: Recorded) -> bool:
@@ -162,6 +164,10 @@ class FakeAfricasTalking(FakeProvider):
     def handle(self, request: Recorded) -> Answer:
         if request.path != "/version1/messaging":
             return Answer(404, "Not Found", "text/plain")
+        sender = request.form.get("from")
+        if sender is not None and sender not in self.sender_ids:
+            data = {"SMSMessageData": {"Message": "InvalidSenderId", "Recipients": []}}
+            return Answer(201, json.dumps(data))
         recipients = []
         total = Decimal("0")
         for number in request.form.get("to", "").split(","):

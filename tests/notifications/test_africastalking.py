@@ -121,6 +121,16 @@ def test_an_invalid_number_fails_without_retry(fake):
     assert "InvalidPhoneNumber (403)" in message.error and message.cost is None
 
 
+def test_an_unregistered_sender_id_fails_without_retry(fake, settings, caplog):
+    settings.AFRICASTALKING_SENDER_ID = "NOTOURS"
+    message = queue()
+    with caplog.at_level(logging.ERROR, logger="notifications.backends.africastalking"):
+        assert services.deliver(message.pk) is True
+    message.refresh_from_db()
+    assert (message.status, message.error) == ("failed", "Africa's Talking: InvalidSenderId")
+    assert "InvalidSenderId" in caplog.text
+
+
 def test_missing_credentials_fail_without_calling_out(fake, settings):
     settings.AFRICASTALKING_API_KEY = ""
     message = queue()
