@@ -1,16 +1,22 @@
-"""Staff admin for service packages, saved through the billing service."""
+"""Staff admin for service packages and tariffs, saved through the billing services.
+
+Tariff versions are proposed here and approved or rejected by another person with
+the list actions; an approved version is never edited.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
-from billing import services
-from billing.models import ServicePackage
+from billing import services, tariff_services
+from billing.models import ServicePackage, Tariff, TariffVersion
 
 
 @admin.register(ServicePackage)
 class ServicePackageAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "load_limit_w", "payment_mode", "active"]
+    list_display = ["code", "name", "load_limit_w", "payment_mode", "tariff", "active"]
     list_filter = ["payment_mode", "active"]
     search_fields = ["code", "name"]
 
@@ -19,3 +25,92 @@ class ServicePackageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "currency"]
+    search_fields = ["code", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code", "name", "currency", "description"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        tariff_services.tariff_create(
+            code=obj.code,
+            name=obj.name,
+            currency=obj.currency,
+            description=obj.description,
+            by=request.user,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TariffVersionForm(forms.ModelForm):
+    class Meta:
+        model = TariffVersion
+        fields = ["tariff", "effective_from", "terms", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("tariff") and data.get("effective_from"):
+            tariff_services.validate_effective_from(
+                tariff=data["tariff"], effective_from=data["effective_from"]
+            )
+        return data
+
+
+@admin.register(TariffVersion)
+class TariffVersionAdmin(admin.ModelAdmin):
+    form = TariffVersionForm
+    list_display = ["tariff", "effective_from", "effective_to", "status", "proposed_by"]
+    list_filter = ["status", "tariff"]
+    actions = ["approve", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [f.name for f in TariffVersion._meta.fields]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["tariff", "effective_from", "terms", "reason"]
+        return [f.name for f in TariffVersion._meta.fields if f.name != "id"]
+
+    def save_model(self, request, obj, form, change):
+        tariff_services.tariff_version_propose(
+            tariff=obj.tariff,
+            effective_from=obj.effective_from,
+            terms=obj.terms,
+            reason=obj.reason,
+            by=request.user,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve the selected proposals")
+    def approve(self, request, queryset):
+        for version in queryset:
+            self._decide(request, version, tariff_services.tariff_version_approve)
+
+    @admin.action(description="Reject the selected proposals")
+    def reject(self, request, queryset):
+        for version in queryset:
+            self._decide(
+                request,
+                version,
+                tariff_services.tariff_version_reject,
+                note=f"Rejected in the admin by {request.user}",
+            )
+
+    def _decide(self, request, version, decide, **kwargs):
+        try:
+            decide(version=version, by=request.user, **kwargs)
+        except (PermissionDenied, ValidationError) as exc:
+            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"{version}: {message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{version}: done.", messages.SUCCESS)

@@ -50,7 +50,7 @@ def tariff_version_propose(
         parse_terms(terms)
     except TariffError as exc:
         raise ValidationError({"terms": str(exc)}) from exc
-    _check_after_latest(tariff, effective_from)
+    validate_effective_from(tariff=tariff, effective_from=effective_from)
     version = TariffVersion(
         tariff=tariff,
         effective_from=effective_from,
@@ -76,7 +76,7 @@ def tariff_version_approve(*, version: TariffVersion, by: User, note: str = "") 
     _check_proposed(version)
     if version.proposed_by_id == by.pk:
         raise PermissionDenied("A tariff change needs a second person: you proposed this one.")
-    previous = _check_after_latest(version.tariff, version.effective_from)
+    previous = validate_effective_from(tariff=version.tariff, effective_from=version.effective_from)
     if previous is not None:
         before = audit.snapshot(previous, ["effective_to"])
         previous.effective_to = version.effective_from
@@ -116,8 +116,8 @@ def _check_proposed(version: TariffVersion) -> None:
         raise ValidationError(f"This version is already {version.get_status_display().lower()}.")
 
 
-def _check_after_latest(tariff: Tariff, effective_from: dt.date) -> TariffVersion | None:
-    """The approved version in force last; a change must start after it starts."""
+def validate_effective_from(*, tariff: Tariff, effective_from: dt.date) -> TariffVersion | None:
+    """The latest approved version; raise unless ``effective_from`` comes after its start."""
     latest = (
         tariff.versions.filter(status=TariffVersion.Status.APPROVED)
         .order_by("-effective_from")

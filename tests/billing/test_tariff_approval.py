@@ -7,16 +7,20 @@ tariffs; ``agent`` may not.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from billing import services, tariff_services
 from billing.models import ServicePackage, TariffVersion
 from billing.tariffs import Calendar, price_period
+from mcoms.core import services as core_services
 from mcoms.core.audit import acting_as
 from mcoms.core.models import AuditEvent
+from mcoms.core.roles import Role
 from tests.billing.tariff_fixtures import DC, NAIROBI, SC, one_interval
 
 JAN = dt.date(2018, 1, 1)
@@ -142,3 +146,51 @@ def test_a_package_carries_its_tariff(org, tariff):
         )
 
     assert list(tariff.packages.all()) == [package]
+
+
+def test_in_the_admin_one_person_proposes_and_another_approves(org, tariff, client_for):
+    with acting_as(label="test setup"):
+        checker = core_services.user_create(
+            username="checker", password="x-long-password", role=Role.ADMIN, is_staff=True
+        )
+    maker = client_for(org.admin)
+    form = {
+        "tariff": tariff.pk,
+        "effective_from": "2018-01-01",
+        "terms": json.dumps(SC),
+        "reason": "Gazette notice",
+    }
+    response = maker.post(reverse("admin:billing_tariffversion_add"), form)
+    assert response.status_code == 302
+    version = TariffVersion.objects.get()
+    assert version.proposed_by == org.admin
+
+    changelist = reverse("admin:billing_tariffversion_changelist")
+    action = {"action": "approve", "_selected_action": [version.pk]}
+    maker.post(changelist, action, follow=True)
+    version.refresh_from_db()
+    assert version.status == TariffVersion.Status.PROPOSED
+
+    client_for(checker).post(changelist, action)
+    version.refresh_from_db()
+    assert (version.status, version.decided_by) == (TariffVersion.Status.APPROVED, checker)
+    assert AuditEvent.objects.filter(
+        object_type="billing.tariffversion", action="transition", channel="admin"
+    ).exists()
+    change = reverse("admin:billing_tariffversion_change", args=[version.pk])
+    assert maker.get(change).status_code == 200
+    assert maker.get(changelist).status_code == 200
+
+
+def test_the_admin_refuses_terms_it_cannot_price(org, tariff, client_for):
+    form = {
+        "tariff": tariff.pk,
+        "effective_from": "2018-01-01",
+        "terms": json.dumps({"energy": {"type": "flat", "rate": 13.5}}),
+        "reason": "Typo",
+    }
+    response = client_for(org.admin).post(reverse("admin:billing_tariffversion_add"), form)
+
+    assert response.status_code == 200
+    assert "string" in response.content.decode()
+    assert not TariffVersion.objects.exists()
