@@ -16,13 +16,14 @@ Conventions (``shared/reference/tariff_examples.md``):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing.tariff_terms import Block, Demand, Levy, TariffError, Terms, Window
+from billing.tariff_terms import DAY_NAMES, Block, Demand, Levy, TariffError, Terms, Window
 
 __all__ = [
     "Bill",
@@ -180,13 +181,15 @@ def demand_from_register(
     """
     step = dt.timedelta(minutes=minutes)
     rows = sorted(readings, key=lambda r: r[0])
+    times = [ts for ts, _, _ in rows]
     on_grid = {ts: kwh for ts, kwh, _ in rows if _on_grid(ts, minutes) and kwh is not None}
     out = []
     for start in sorted(on_grid):
         end = start + step
         if end not in on_grid or on_grid[end] < on_grid[start]:
             continue
-        factors = [pf for ts, _, pf in rows if start < ts <= end and pf is not None]
+        inside = rows[bisect.bisect_right(times, start) : bisect.bisect_right(times, end)]
+        factors = [pf for _, _, pf in inside if pf is not None]
         pf = sum(factors, ZERO) / len(factors) if factors else None
         out.append(DemandInterval(start, end, on_grid[end] - on_grid[start], pf))
     return out
@@ -236,7 +239,7 @@ def _next_cut(local: dt.datetime, cuts: list[int]) -> dt.datetime:
 
 
 def _day_matches(days: frozenset[str], day: dt.date, calendar: Calendar) -> bool:
-    if "everyday" in days or day.strftime("%A").lower() in days:
+    if "everyday" in days or DAY_NAMES[day.weekday()] in days:
         return True
     if "weekday" in days and day.weekday() < 5:
         return True
@@ -345,8 +348,10 @@ def _part_on(parts: list[_Part], day: dt.date) -> _Part | None:
 
 
 def _take(interval: Interval, parts: list[_Part], calendar: Calendar) -> None:
-    if interval.kwh < 0:
-        raise TariffError(f"Negative consumption in the interval from {interval.start}.")
+    if interval.start.tzinfo is None or interval.end.tzinfo is None:
+        raise TariffError("Interval times must be timezone-aware.")
+    if interval.end <= interval.start or interval.kwh < 0 or interval.estimated_kwh < 0:
+        raise TariffError(f"The interval from {interval.start} is empty or negative.")
     estimated = interval.estimated_kwh > 0
     zone = calendar.zone
     for local, kwh in _pieces(interval.start, interval.end, interval.kwh, zone, [0]):
@@ -413,7 +418,8 @@ def _price_part(part: _Part, currency: str, calendar: Calendar, *, split: bool) 
 
 def _days(part: _Part) -> str:
     last = part.ends - dt.timedelta(days=1)
-    return f"{part.starts:%-d %b}–{last:%-d %b %Y}, {part.share * 100:.1f}% of the period"
+    first = f"{part.starts.day} {part.starts:%b}"
+    return f"{first}–{last.day} {last:%b %Y}, {part.share * 100:.1f}% of the period"
 
 
 def _levy_base(levy: Levy, lines: list[BillLine]) -> Decimal:
@@ -481,5 +487,6 @@ def _demand(demand: Demand, part: _Part, zone: zoneinfo.ZoneInfo) -> tuple:
     measure = peak.kva if demand.unit == "kVA" else peak.kw
     q = measure.quantize(DEMAND, rounding=ROUND_HALF_UP)
     local = peak.start.astimezone(zone)
-    name = f"Demand charge, maximum demand {q} {demand.unit} (interval from {local:%-d %b %H:%M})"
+    when = f"{local.day} {local:%b %H:%M}"
+    name = f"Demand charge, maximum demand {q} {demand.unit} (interval from {when})"
     return (name, q, demand.unit, demand.rate, q * demand.rate * part.share)

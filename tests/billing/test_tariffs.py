@@ -432,3 +432,16 @@ def test_usage_outside_the_period_is_ignored():
 def test_terms_that_cannot_be_priced_are_refused(document, message):
     with pytest.raises(TariffError, match=message):
         parse_terms(document)
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [
+        Interval(dt.datetime(2017, 12, 5, 10), dt.datetime(2017, 12, 5, 11), D(1)),  # naive
+        Interval(local(NAIROBI, 2017, 12, 5, 10), local(NAIROBI, 2017, 12, 5, 10), D(1)),
+        Interval(local(NAIROBI, 2017, 12, 5, 10), local(NAIROBI, 2017, 12, 5, 11), D(-1)),
+    ],
+)
+def test_naive_empty_or_negative_intervals_are_refused(interval):
+    with pytest.raises(TariffError):
+        kes_bill(SC, [interval])
