@@ -155,44 +155,80 @@ def _day_bounds(day: dt.date, zone) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _refresh_days(spans) -> set[tuple[int, dt.date]]:
-    """Recompute the daily rows the changed hours fall in; returns the (site, day)s touched."""
-    meters = Meter.objects.filter(pk__in=spans).select_related("site")
+    """Recompute the daily rows the changed hours fall in; returns the (site, day)s touched.
+
+    Set-based: one query for the hours of every (meter, local day) concerned, one
+    upsert of the days.
+    """
+    meters = Meter.objects.filter(pk__in=spans, site__isnull=False).select_related("site")
+    zones: dict[int, object] = {}
+    totals: dict[tuple[int, dt.date], list] = {}
     site_days: set[tuple[int, dt.date]] = set()
+    hours = Q(pk__in=[])
     for meter in meters:
-        if meter.site is None:
-            continue
-        zone = meter.site.zone
+        zone = zones[meter.pk] = meter.site.zone
         low, high = spans[meter.pk]
-        for day in _local_days(low, high + HOUR - dt.timedelta(microseconds=1), zone):
-            start, end = _day_bounds(day, zone)
-            totals = HourlyUsage.objects.filter(meter=meter, hour__gte=start, hour__lt=end)
-            agg = totals.aggregate(kwh=Sum("kwh"), est=Sum("estimated_kwh"), n=Sum("intervals"))
-            DailyUsage.objects.update_or_create(
-                meter=meter,
-                day=day,
-                defaults={
-                    "kwh": agg["kwh"] or ZERO,
-                    "estimated_kwh": agg["est"] or ZERO,
-                    "intervals": agg["n"] or 0,
-                },
-            )
+        days = _local_days(low, high + HOUR - dt.timedelta(microseconds=1), zone)
+        if not days:
+            continue
+        hours |= Q(
+            meter_id=meter.pk,
+            hour__gte=_day_bounds(days[0], zone)[0],
+            hour__lt=_day_bounds(days[-1], zone)[1],
+        )
+        for day in days:
+            totals[(meter.pk, day)] = [ZERO, ZERO, 0]
             site_days.add((meter.site_id, day))
+    rows = HourlyUsage.objects.filter(hours).values_list(
+        "meter_id", "hour", "kwh", "estimated_kwh", "intervals"
+    )
+    for meter_id, hour, kwh, est, n in rows:
+        cell = totals[(meter_id, hour.astimezone(zones[meter_id]).date())]
+        cell[0] += kwh
+        cell[1] += est
+        cell[2] += n
+    DailyUsage.objects.bulk_create(
+        [
+            DailyUsage(meter_id=m, day=d, kwh=v[0], estimated_kwh=v[1], intervals=v[2])
+            for (m, d), v in sorted(totals.items())
+        ],
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["meter", "day"],
+        update_fields=["kwh", "estimated_kwh", "intervals"],
+    )
     return site_days
 
 
 def _refresh_sites(site_days: set[tuple[int, dt.date]]) -> None:
+    """Recompute the sites' daily totals from their meters' days (one query, one upsert)."""
+    if not site_days:
+        return
+    wanted = Q(pk__in=[])
     for site_id, day in site_days:
-        days = DailyUsage.objects.filter(meter__site_id=site_id, day=day)
-        agg = days.aggregate(kwh=Sum("kwh"), est=Sum("estimated_kwh"), meters=Count("id"))
-        SiteDailyUsage.objects.update_or_create(
-            site_id=site_id,
-            day=day,
-            defaults={
-                "kwh": agg["kwh"] or ZERO,
-                "estimated_kwh": agg["est"] or ZERO,
-                "meters": agg["meters"],
-            },
-        )
+        wanted |= Q(meter__site_id=site_id, day=day)
+    sums = (
+        DailyUsage.objects.filter(wanted)
+        .values("meter__site_id", "day")
+        .order_by()
+        .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"), meters=Count("id"))
+    )
+    found = {(r["meter__site_id"], r["day"]): r for r in sums}
+    SiteDailyUsage.objects.bulk_create(
+        [
+            SiteDailyUsage(
+                site_id=site_id,
+                day=day,
+                kwh=found.get((site_id, day), {}).get("kwh") or ZERO,
+                estimated_kwh=found.get((site_id, day), {}).get("est") or ZERO,
+                meters=found.get((site_id, day), {}).get("meters") or 0,
+            )
+            for site_id, day in sorted(site_days)
+        ],
+        update_conflicts=True,
+        unique_fields=["site", "day"],
+        update_fields=["kwh", "estimated_kwh", "meters"],
+    )
 
 
 @transaction.atomic

@@ -16,8 +16,10 @@ the end. Prints:
    (a Modbus bus has addresses 1-247), set up with bulk inserts, then one 200-reading
    batch per gateway. The first interval is posted and timed too, but the figure is
    the second (every meter already has readings, as in steady operation).
+3. What the Celery worker then spends refreshing the rollups of one such batch (run
+   in this process, not through the broker).
 
-Rollups are not part of either figure: after a batch the endpoint queues them for
+Rollups are not part of 1 or 2: after a batch the endpoint queues them for
 the Celery worker (here an in-memory broker nobody consumes). The meters are
 commissioned already, so no batch commissions meters.
 """
@@ -377,6 +379,28 @@ def one_interval_for_all(server: Server, groups: list[dict], base: dt.datetime, 
     print(f"   the very first interval (no history, meter state created): {first:.1f} s")
 
 
+def rollup_cost(groups: list[dict], base: dt.datetime) -> None:
+    """What the Celery worker then spends on one gateway's batch: its rollups refresh."""
+    from django.db import connection
+
+    from metering import rollups
+
+    ts = base + STEP
+    took = []
+    for group in groups[:10]:
+        ids = [m.pk for m in group["meters"]]
+        began = time.perf_counter()
+        rollups.refresh(meter_ids=ids, start=ts, end=ts)
+        took.append(time.perf_counter() - began)
+    connection.close()
+    each = statistics.median(took)
+    print(
+        f"\n3. rollups after one {METERS_PER_GATEWAY}-reading batch (the Celery worker's share): "
+        f"{each * 1000:.0f} ms median; for all {len(groups)} gateways about "
+        f"{each * len(groups):.0f} s of one worker per interval"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=50, help="1,000-reading batches")
@@ -417,6 +441,7 @@ def main() -> int:
         server = Server()
         rate_against_copy(server, rate_groups, args.batches, base)
         one_interval_for_all(server, wide_groups, base + dt.timedelta(days=1), args.clients)
+        rollup_cost(wide_groups, base + dt.timedelta(days=1))
     finally:
         if server is not None:
             server.stop()
