@@ -6,50 +6,135 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
+        ("billing", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tariff',
+            name="Tariff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=30, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('currency', models.CharField(choices=[('UGX', 'Uganda shilling'), ('KES', 'Kenya shilling'), ('NGN', 'Nigerian naira')], max_length=3)),
-                ('description', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=30, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("UGX", "Uganda shilling"),
+                            ("KES", "Kenya shilling"),
+                            ("NGN", "Nigerian naira"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.AddField(
-            model_name='servicepackage',
-            name='tariff',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='packages', to='billing.tariff'),
+            model_name="servicepackage",
+            name="tariff",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="packages",
+                to="billing.tariff",
+            ),
         ),
         migrations.CreateModel(
-            name='TariffVersion',
+            name="TariffVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('effective_from', models.DateField(help_text='First local day the terms apply')),
-                ('effective_to', models.DateField(blank=True, help_text='First local day they no longer apply (set on approval)', null=True)),
-                ('terms', models.JSONField(help_text='Charges, see docs/tariffs.md')),
-                ('reason', models.CharField(help_text='Why the change, e.g. the regulator notice', max_length=300)),
-                ('status', models.CharField(choices=[('proposed', 'Proposed (awaiting approval)'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='proposed', max_length=10)),
-                ('proposed_at', models.DateTimeField()),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_note', models.CharField(blank=True, max_length=300)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('proposed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tariff', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='billing.tariff')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("effective_from", models.DateField(help_text="First local day the terms apply")),
+                (
+                    "effective_to",
+                    models.DateField(
+                        blank=True,
+                        help_text="First local day they no longer apply (set on approval)",
+                        null=True,
+                    ),
+                ),
+                ("terms", models.JSONField(help_text="Charges, see docs/tariffs.md")),
+                (
+                    "reason",
+                    models.CharField(
+                        help_text="Why the change, e.g. the regulator notice", max_length=300
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Proposed (awaiting approval)"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="proposed",
+                        max_length=10,
+                    ),
+                ),
+                ("proposed_at", models.DateTimeField()),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_note", models.CharField(blank=True, max_length=300)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "proposed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tariff",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="billing.tariff",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tariff', '-effective_from', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'approved')), fields=('tariff', 'effective_from'), name='one_approved_version_per_day'), models.CheckConstraint(condition=models.Q(('effective_to__isnull', True), ('effective_to__gt', models.F('effective_from')), _connector='OR'), name='tariff_version_ends_after_start')],
+                "ordering": ["tariff", "-effective_from", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "approved")),
+                        fields=("tariff", "effective_from"),
+                        name="one_approved_version_per_day",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("effective_to__isnull", True),
+                            ("effective_to__gt", models.F("effective_from")),
+                            _connector="OR",
+                        ),
+                        name="tariff_version_ends_after_start",
+                    ),
+                ],
             },
         ),
     ]
