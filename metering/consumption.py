@@ -111,10 +111,12 @@ def local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 def month_of(day: dt.date) -> dt.date:
+    """The first day of the month of ``day``."""
     return day.replace(day=1)
 
 
 def next_month(month: dt.date) -> dt.date:
+    """The first day of the month after ``month``."""
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 

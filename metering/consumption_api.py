@@ -29,6 +29,8 @@ from metering.models import MeterAssignment
 
 
 class BucketSerializer(serializers.Serializer):
+    """One period of usage."""
+
     start = serializers.DateTimeField(help_text="Start of the period (inclusive), local time")
     end = serializers.DateTimeField(help_text="End of the period (exclusive), local time")
     period = serializers.CharField(help_text="2026-04 by month, 2026-04-04 by day, else the end")
@@ -39,11 +41,15 @@ class BucketSerializer(serializers.Serializer):
 
 
 class TotalsSerializer(serializers.Serializer):
+    """The sums of the buckets."""
+
     kwh = serializers.DecimalField(max_digits=18, decimal_places=3)
     estimated_kwh = serializers.DecimalField(max_digits=18, decimal_places=3)
 
 
 class ConsumptionSerializer(serializers.Serializer):
+    """The answer of a consumption endpoint."""
+
     subject = serializers.ChoiceField(choices=["meter", "customer", "site"])
     id = serializers.IntegerField()
     by = serializers.ChoiceField(choices=list(consumption.BY))
@@ -56,6 +62,7 @@ class ConsumptionSerializer(serializers.Serializer):
     totals = TotalsSerializer()
 
     def get_fields(self):
+        """The declared fields, ``from_`` named ``from``."""
         return {
             ("from" if name == "from_" else name): field
             for name, field in super().get_fields().items()
@@ -124,9 +131,12 @@ def parse_moment(value: str, zone, *, end: bool = False) -> dt.datetime:
 
 
 class ConsumptionView(APIView):
+    """What the three endpoints share: reading the range, answering."""
+
     subject = ""
 
     def range(self, request: Request, zone) -> tuple[str, dt.datetime, dt.datetime]:
+        """``by``, ``from`` and ``to`` of the request (dates in ``zone``)."""
         by = request.query_params.get("by", consumption.DAY)
         raw_from = request.query_params.get("from")
         if not raw_from:
@@ -137,6 +147,7 @@ class ConsumptionView(APIView):
         return by, start, end
 
     def answer(self, pk: int, compute) -> Response:
+        """Run ``compute`` (a selector call) and serialise its usage; 400 on a bad range."""
         try:
             usage = compute()
         except consumption.RangeError as exc:

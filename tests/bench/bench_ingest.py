@@ -64,6 +64,7 @@ ENV = {
 
 
 def admin(sql: str) -> None:
+    """Run ``sql`` on the server's maintenance database (create/drop the scratch one)."""
     import psycopg
 
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
@@ -71,6 +72,7 @@ def admin(sql: str) -> None:
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -143,6 +145,7 @@ def build(prefix: str, gateways: int, installed_at: dt.datetime) -> list[dict]:
 
 
 def reading(address: int, ts: dt.datetime, n: int) -> dict:
+    """One reading of the edge contract: meter ``address`` at its ``n``-th interval."""
     return {
         "address": address,
         "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -156,6 +159,7 @@ def reading(address: int, ts: dt.datetime, n: int) -> dict:
 
 
 def batch_body(gateway, addresses, stamps: list[tuple[int, dt.datetime]]) -> bytes:
+    """The JSON body of one batch: every address at every (n, ts) of ``stamps``."""
     body = {
         "batch_id": str(uuid.uuid4()),
         "gateway": gateway.name,
@@ -229,6 +233,7 @@ class Server:
         raise SystemExit("gunicorn did not start")
 
     def stop(self) -> None:
+        """Stop the gunicorn this object started."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -279,6 +284,7 @@ def post_all(port: int, jobs: list[tuple[str, bytes]], clients: int) -> tuple[fl
 
 
 def check(answers: list[dict], expected: int) -> None:
+    """Stop unless every reading was accepted clean."""
     accepted = sum(a["accepted"] for a in answers)
     flagged = sum(len(a["flagged"]) + len(a["rejected"]) for a in answers)
     if accepted != expected or flagged:
@@ -289,6 +295,7 @@ def check(answers: list[dict], expected: int) -> None:
 
 
 def rate_against_copy(server: Server, groups: list[dict], batches: int, base: dt.datetime):
+    """Part 1: the same batches by COPY, then through the endpoint; print both and the ratio."""
     import psycopg
     from django.db import connection
 
@@ -358,6 +365,7 @@ def rate_against_copy(server: Server, groups: list[dict], batches: int, base: dt
 
 
 def one_interval_for_all(server: Server, groups: list[dict], base: dt.datetime, clients: int):
+    """Part 2: one batch per gateway, twice; print the time of the second interval."""
     meters = len(groups) * METERS_PER_GATEWAY
     addresses = range(1, METERS_PER_GATEWAY + 1)
     figures = []
@@ -402,6 +410,7 @@ def rollup_cost(groups: list[dict], base: dt.datetime) -> None:
 
 
 def main() -> int:
+    """Set up, measure, print, clean up."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=50, help="1,000-reading batches")
     parser.add_argument("--gateways", type=int, default=500, help="for the 100,000-meter part")
