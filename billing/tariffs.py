@@ -20,7 +20,7 @@ import bisect
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from billing.tariff_terms import DAY_NAMES, Block, Demand, Levy, TariffError, Terms, Window
@@ -278,8 +278,11 @@ class _Part:
     share: Decimal  # days in this part / days in the period
     kwh: Decimal = ZERO
     estimated: bool = False
-    by_period: dict | None = None
-    demand: list | None = None
+    by_period: dict[str, list] = field(default_factory=dict)  # TOU period: [kWh, estimated]
+    demand: list[DemandInterval] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.by_period = {name: [ZERO, False] for name in self.terms.tou_rates}
 
     @property
     def terms(self) -> Terms:
@@ -306,9 +309,6 @@ def price_period(
         raise TariffError("A billing period must end after it starts.")
     round_money(ZERO, currency)
     parts = _parts(starts, ends, schedule)
-    for part in parts:
-        part.by_period = {name: [ZERO, False] for name in part.terms.tou_rates}
-        part.demand = []
     for interval in usage:
         _take(interval, parts, calendar)
     for item in demand:
@@ -360,7 +360,7 @@ def _take(interval: Interval, parts: list[_Part], calendar: Calendar) -> None:
             continue
         part.kwh += kwh
         part.estimated |= estimated
-        if not part.terms.windows and not part.terms.tou_rates:
+        if not part.terms.tou_rates:
             continue
         end = min(interval.end, _next_cut(local, [0]))
         start = local.astimezone(dt.UTC)
@@ -371,42 +371,33 @@ def _take(interval: Interval, parts: list[_Part], calendar: Calendar) -> None:
 
 
 def _price_part(part: _Part, currency: str, calendar: Calendar, *, split: bool) -> list[BillLine]:
+    """The part's lines in bill order: fixed, energy, demand, levies, VAT."""
     terms = part.terms
     note = f" ({_days(part)})" if split else ""
 
-    def line(kind, description, quantity, unit, rate, amount, **kw) -> BillLine:
-        return BillLine(
-            kind,
-            description + note,
-            quantity,
-            unit,
-            rate,
-            round_money(amount, currency),
-            part.starts,
-            part.ends,
-            **kw,
-        )
+    def line(kind, description, quantity, unit, rate, amount, **flags) -> BillLine:
+        amount = round_money(amount, currency)
+        dates = (part.starts, part.ends)
+        return BillLine(kind, description + note, quantity, unit, rate, amount, *dates, **flags)
 
+    share = part.share.quantize(FRACTION)
     lines = [
-        line(
-            "fixed", f.name, part.share.quantize(FRACTION), "month", f.amount, f.amount * part.share
-        )
-        for f in terms.fixed
+        line("fixed", f.name, share, "month", f.amount, f.amount * part.share) for f in terms.fixed
     ]
-    lines += [line("energy", *args, estimated=part.estimated) for args in _energy(part)]
+    lines += [line("energy", *args, estimated=estimated) for args, estimated in _energy(part)]
     if terms.demand is not None and part.demand:
         lines.append(line("demand", *_demand(terms.demand, part, calendar.zone)))
     kwh = part.kwh.quantize(KWH, rounding=ROUND_HALF_UP)
     for levy in terms.levies:
+        flags = {"estimated": part.estimated, "vat_exempt": levy.vat_exempt}
         if levy.per_kwh is not None:
-            amount = kwh * levy.per_kwh
-            args = (levy.name, kwh, "kWh", levy.per_kwh, amount)
-            lines.append(line("levy", *args, estimated=part.estimated, vat_exempt=levy.vat_exempt))
+            lines.append(
+                line("levy", levy.name, kwh, "kWh", levy.per_kwh, kwh * levy.per_kwh, **flags)
+            )
         else:
             base = _levy_base(levy, lines)
             amount = base * levy.percent / HUNDRED
-            args = (levy.name, base, currency, levy.percent, amount)
-            lines.append(line("levy", *args, estimated=part.estimated, vat_exempt=levy.vat_exempt))
+            lines.append(line("levy", levy.name, base, currency, levy.percent, amount, **flags))
     if terms.vat_percent > 0:
         base = sum((item.amount for item in lines if not item.vat_exempt), ZERO)
         vat = base * terms.vat_percent / HUNDRED
@@ -427,18 +418,24 @@ def _levy_base(levy: Levy, lines: list[BillLine]) -> Decimal:
     return sum((item.amount for item in lines if item.kind in kinds), ZERO)
 
 
-def _energy(part: _Part) -> list[tuple]:
+def _energy(part: _Part) -> list[tuple[tuple, bool]]:
+    """(line fields, estimated) for each energy line of the part."""
     terms = part.terms
     kwh = part.kwh.quantize(KWH, rounding=ROUND_HALF_UP)
     if terms.tou_rates:
-        return [
-            (f"Energy, {name.replace('_', '-')}", q, "kWh", rate, q * rate)
-            for name, rate in terms.tou_rates.items()
-            if (q := part.by_period[name][0].quantize(KWH, rounding=ROUND_HALF_UP)) > 0
-        ]
+        out = []
+        for name, rate in terms.tou_rates.items():
+            used, estimated = part.by_period[name]
+            q = used.quantize(KWH, rounding=ROUND_HALF_UP)
+            if q > 0:
+                out.append(
+                    ((f"Energy, {name.replace('_', '-')}", q, "kWh", rate, q * rate), estimated)
+                )
+        return out
     if terms.flat_rate is not None:
-        return [("Energy", kwh, "kWh", terms.flat_rate, kwh * terms.flat_rate)] if kwh else []
-    return _blocks(terms, kwh, part.share)
+        fields = ("Energy", kwh, "kWh", terms.flat_rate, kwh * terms.flat_rate)
+        return [(fields, part.estimated)] if kwh else []
+    return [(fields, part.estimated) for fields in _blocks(terms, kwh, part.share)]
 
 
 def _blocks(terms: Terms, kwh: Decimal, share: Decimal) -> list[tuple]:

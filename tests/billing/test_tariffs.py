@@ -397,6 +397,18 @@ def test_estimated_consumption_is_marked_on_each_line_it_reaches():
     assert bill.estimated
 
 
+def test_time_of_use_lines_are_marked_estimated_only_where_estimates_fell():
+    peak = local(NAIROBI, 2017, 12, 5, 10)
+    off_peak = local(NAIROBI, 2017, 12, 5, 23)
+    hourly = intervals_from_hourly([(peak, D(3), D(0)), (off_peak, D(2), D("0.5"))])
+    bill = kes_bill({**CI1, "demand": None}, hourly)
+
+    assert [(x.description, x.estimated) for x in bill.lines if x.kind == "energy"] == [
+        ("Energy, peak", False),
+        ("Energy, off-peak", True),
+    ]
+
+
 def test_usage_outside_the_period_is_ignored():
     inside = one_interval("10")
     outside = one_interval("99", NAIROBI, (2018, 1, 1, 0))
