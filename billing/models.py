@@ -117,7 +117,9 @@ class TariffVersion(models.Model):
             raise ValidationError({"terms": str(exc)}) from exc
 
     def as_in_force(self) -> InForce:
-        """These terms and dates as the engine takes them."""
+        """These terms and dates as the engine takes them; only an approved version is priced."""
+        if self.status != self.Status.APPROVED:
+            raise TariffError(f"{self} is not approved and cannot be priced.")
         return InForce(
             terms=parse_terms(self.terms),
             effective_from=self.effective_from,

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from billing import services, tariff_services
 from billing.models import ServicePackage, TariffVersion
-from billing.tariffs import Calendar, price_period
+from billing.tariffs import Calendar, TariffError, price_period
 from mcoms.core import services as core_services
 from mcoms.core.audit import acting_as
 from mcoms.core.models import AuditEvent
@@ -120,6 +120,19 @@ def test_a_change_must_start_after_the_latest_approved_version(org, tariff):
 
     with pytest.raises(ValidationError, match="after it"):
         propose(tariff, org.billing, JAN, DC)
+
+
+def test_a_proposal_overtaken_by_a_later_approved_version_cannot_be_approved(org, tariff):
+    february = propose(tariff, org.billing, dt.date(2018, 2, 1), SC)
+    approve(propose(tariff, org.billing, dt.date(2018, 3, 1), DC), org.admin)
+
+    with pytest.raises(ValidationError, match="after it"):
+        approve(february, org.admin)
+
+
+def test_a_proposed_version_cannot_be_handed_to_the_engine(org, tariff):
+    with pytest.raises(TariffError, match="not approved"):
+        propose(tariff, org.billing).as_in_force()
 
 
 def test_a_version_is_decided_once(org, tariff):
