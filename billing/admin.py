@@ -32,17 +32,18 @@ class TariffAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "currency"]
     search_fields = ["code", "name"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return ["code", "name", "currency", "description"] if obj else []
+    def has_change_permission(self, request, obj=None):
+        # A tariff's identity is fixed once created; what it charges changes by versions.
+        return False
 
     def save_model(self, request, obj, form, change):
-        tariff_services.tariff_create(
+        obj.pk = tariff_services.tariff_create(
             code=obj.code,
             name=obj.name,
             currency=obj.currency,
             description=obj.description,
             by=request.user,
-        )
+        ).pk
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -80,13 +81,13 @@ class TariffVersionAdmin(admin.ModelAdmin):
         return [f.name for f in TariffVersion._meta.fields if f.name != "id"]
 
     def save_model(self, request, obj, form, change):
-        tariff_services.tariff_version_propose(
+        obj.pk = tariff_services.tariff_version_propose(
             tariff=obj.tariff,
             effective_from=obj.effective_from,
             terms=obj.terms,
             reason=obj.reason,
             by=request.user,
-        )
+        ).pk
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -193,6 +193,17 @@ def test_in_the_admin_one_person_proposes_and_another_approves(org, tariff, clie
     change = reverse("admin:billing_tariffversion_change", args=[version.pk])
     assert maker.get(change).status_code == 200
     assert maker.get(changelist).status_code == 200
+    tariff_page = maker.get(reverse("admin:billing_tariff_change", args=[tariff.pk]))
+    assert tariff_page.status_code == 200
+
+
+def test_a_tariff_is_created_in_the_admin(org, client_for):
+    form = {"code": "ug-dom", "name": "Domestic", "currency": "UGX", "description": ""}
+    response = client_for(org.admin).post(reverse("admin:billing_tariff_add"), form)
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(object_type="billing.tariff")
+    assert (event.action, event.after["code"], event.channel) == ("create", "ug-dom", "admin")
 
 
 def test_the_admin_refuses_terms_it_cannot_price(org, tariff, client_for):
