@@ -30,6 +30,8 @@ HOUR = dt.timedelta(hours=1)
 ZERO = Decimal("0")
 KWH = Decimal("0.001")
 CHUNK = 500
+# How far from a bound the nearest reading is looked for first (see _nearest).
+LOOKBACK = dt.timedelta(days=1)
 
 
 def floor_hour(ts: dt.datetime) -> dt.datetime:
@@ -55,6 +57,28 @@ def ceil_hour(ts: dt.datetime) -> dt.datetime:
     return hour if hour == ts else hour + HOUR
 
 
+def _nearest(billable, meter_ids: list[int], **bound) -> dict[int, dt.datetime]:
+    """Each meter's reading time nearest to one bound (``ts__lt=…``, ``ts__gte=…``, …).
+
+    Looks within ``LOOKBACK`` of the bound first, and over the whole history only
+    for meters with nothing there, so the cost does not grow with the history.
+    """
+    ((lookup, at),) = bound.items()
+    backwards = lookup in ("ts__lt", "ts__lte")
+    near = {"ts__gte": at - LOOKBACK} if backwards else {"ts__lte": at + LOOKBACK}
+    pick = Max("ts") if backwards else Min("ts")
+
+    def search(readings) -> dict[int, dt.datetime]:
+        rows = readings.filter(**bound).values("meter_id").order_by().annotate(t=pick)
+        return {row["meter_id"]: row["t"] for row in rows}
+
+    found = search(billable.filter(**near))
+    missing = set(meter_ids) - found.keys()
+    if missing:
+        found.update(search(billable.filter(meter_id__in=missing)))
+    return found
+
+
 def _window(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
     """Billable readings that share in the hours around ``start``..``end``.
 
@@ -68,14 +92,12 @@ def _window(meter_ids: list[int], start: dt.datetime, end: dt.datetime):
     billable = Reading.objects.filter(
         meter_id__in=meter_ids, quality__in=BILLABLE, energy_kwh__isnull=False
     )
-    before = billable.filter(ts__lt=start).values("meter_id").order_by().annotate(t=Max("ts"))
-    after = billable.filter(ts__gt=end).values("meter_id").order_by().annotate(t=Min("ts"))
-    bottom = floor_hour(min([r["t"] for r in before] + [start]))
-    top = ceil_hour(max([r["t"] for r in after] + [end]))
-    below = billable.filter(ts__lte=bottom).values("meter_id").order_by().annotate(t=Max("ts"))
-    above = billable.filter(ts__gte=top).values("meter_id").order_by().annotate(t=Min("ts"))
-    below = {r["meter_id"]: r["t"] for r in below}
-    above = {r["meter_id"]: r["t"] for r in above}
+    before = _nearest(billable, meter_ids, ts__lt=start)
+    after = _nearest(billable, meter_ids, ts__gt=end)
+    bottom = floor_hour(min([*before.values(), start]))
+    top = ceil_hour(max([*after.values(), end]))
+    below = _nearest(billable, meter_ids, ts__lte=bottom)
+    above = _nearest(billable, meter_ids, ts__gte=top)
     low, high = min([*below.values(), bottom]), max([*above.values(), top])
     rows = billable.filter(ts__gte=low, ts__lte=high).order_by("meter_id", "ts")
     return rows, set(below), set(above)

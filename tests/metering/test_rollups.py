@@ -201,3 +201,19 @@ def test_usage_to_and_from_server_estimates_stays_estimated(bus):
     assert hours(bus.single) == {10: ("1.200", "1.200", 4)}
     feed(bus, (at("10:15"), 100.2), (at("10:45"), 100.9))
     assert hours(bus.single) == {10: ("1.200", "0.000", 4)}
+
+
+def test_readings_days_apart_are_joined_across_the_gap(bus):
+    feed(bus, (at("10:00", dt.date(2026, 4, 2)), 100.0))
+    feed(bus, (at("10:00"), 104.8))
+    # 48 hours without readings: 0.1 kWh an hour, all of it estimated.
+    assert day(bus.single, dt.date(2026, 4, 3)) == ("2.400", "2.400", 0)
+    assert hours(bus.single)[9] == ("0.100", "0.100", 1)
+    # A late reading in the middle of the gap, more than a day from either side.
+    feed(bus, (at("10:00", dt.date(2026, 4, 3)), 101.2))
+    # 0.05 kWh an hour before it (13 hours of local 3 April), 0.15 after (11 hours).
+    assert day(bus.single, dt.date(2026, 4, 3)) == ("2.300", "2.300", 1)
+    hour = HourlyUsage.objects.get(meter=bus.single, hour=NOW.replace(day=3, hour=10))
+    assert (str(hour.kwh), str(hour.estimated_kwh)) == ("0.150", "0.150")
+    total = sum(row.kwh for row in HourlyUsage.objects.filter(meter=bus.single))
+    assert total == Decimal("4.800")
