@@ -253,6 +253,27 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(embedded_env,
         assert "runserver" in kinds and " worker" in kinds and " beat" in kinds, members
         # With the demo loaded, make run also starts the demo site's edge agent on a simulated bus.
         assert "edge_agent run" in kinds and "edge_agent simulate" in kinds, members
+
+        # …and its readings arrive through the real edge API: the demo gateway's meters get
+        # live readings (the demo bus logs every minute) and go online.
+        def live_readings():
+            rows = query(
+                db,
+                "SELECT count(*), count(DISTINCT r.meter_id) FROM metering_reading r "
+                "JOIN metering_meter m ON m.id = r.meter_id "
+                "JOIN metering_gateway g ON g.id = m.gateway_id "
+                "WHERE g.name = 'kla-a-bus-1' AND r.quality = 'valid'",
+            )
+            count, meters = rows[0]
+            return (count, meters) if meters >= 20 else None
+
+        wait_for(
+            live_readings,
+            timeout=100,
+            step=2,
+            what="live readings from the demo gateway's simulated bus",
+        )
+        assert 'POST /api/v1/edge/readings HTTP/1.1" 200' in log_text()
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
