@@ -378,7 +378,10 @@ def ingest(*, gateway: Gateway, readings: list, now: dt.datetime | None = None) 
             continue
         parsed.append((item, slot, before_install))
     rows = _validate(gateway, parsed, outcome, now)
-    stored = _insert(rows)
+    # The same meter and time twice in one batch is stored once (the first) and the
+    # rest count as duplicates; one statement may not touch a row twice.
+    unique = list({(row[0], row[1]): row for row in reversed(rows)}.values())
+    stored = _insert(unique)
     outcome.accepted = stored
     outcome.duplicates = len(rows) - stored
     _quarantine(gateway, quarantine, now)

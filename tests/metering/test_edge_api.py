@@ -155,6 +155,12 @@ def test_a_repeated_reading_in_a_new_batch_is_a_duplicate(client, bus):
     assert Reading.objects.count() == 2
 
 
+def test_the_same_reading_twice_in_one_batch_is_stored_once(client, bus):
+    answer = post(client, bus, batch(reading(), reading(energy=12345.7))).json()
+    assert (answer["accepted"], answer["duplicates"]) == (1, 1)
+    assert str(Reading.objects.get().energy_kwh) == "12345.600"
+
+
 def test_a_real_reading_replaces_a_server_estimate(client, bus):
     Reading.objects.create(
         meter=bus.single,
