@@ -37,6 +37,8 @@ from metering.models import (
 )
 
 CHUNK = 1000
+# The readings table keeps 14 digits with 3 decimals.
+MAX_REGISTER_KWH = 10**11
 # PostgreSQL only: where a batch is copied before it is inserted (see _insert_by_copy).
 LOAD_TABLE = "metering_reading_load"
 # How far back the previous reading is looked for first (see previous_readings).
@@ -127,6 +129,8 @@ def _energy(raw: dict, key: str) -> Decimal | None:
         return None
     if not math.isfinite(value):
         raise Malformed(f"{key} is not a finite number")
+    if abs(value) >= MAX_REGISTER_KWH:
+        raise Malformed(f"{key} {value:g} is beyond any meter register")
     try:
         return Decimal(repr(value)).quantize(Decimal("0.001"))
     except InvalidOperation as exc:

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 from django.core.management import call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcoms.core.models import AuditEvent
 from metering import services, tokens
@@ -263,6 +265,12 @@ def test_a_malformed_reading_is_rejected_alone(client, bus):
     assert "ts 'yesterday' is not RFC 3339" in answer["rejected"][0]["reason"]
 
 
+def test_a_register_beyond_any_meter_is_rejected_not_a_server_error(client, bus):
+    answer = post(client, bus, batch(reading(energy=1e20))).json()
+    assert answer["accepted"] == 0
+    assert "beyond any meter register" in answer["rejected"][0]["reason"]
+
+
 def test_gzip_bodies_are_accepted(client, bus):
     raw = gzip.compress(json.dumps(batch(reading())).encode())
     response = client.post(
@@ -415,3 +423,63 @@ def test_edge_gateway_command_prints_the_token_last(org, capsys):
     assert tokens.gateway_for_token(token).name == "kla-bus-9"
     call_command("edge_gateway", "revoke", "--name", "kla-bus-9")
     assert tokens.gateway_for_token(token) is None
+
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**15), 10**15),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-500, 500),
+            st.text(max_size=3),
+        ),
+        max_size=4,
+    ),
+)
+KEYS = st.sampled_from(
+    [
+        "address",
+        "ts",
+        "energy_kwh",
+        "export_kwh",
+        "voltage_v",
+        "current_a",
+        "power_kw",
+        "power_factor",
+        "frequency_hz",
+        "extra",
+    ]
+)
+READINGS = st.lists(
+    st.one_of(
+        st.dictionaries(KEYS, VALUES, max_size=9),
+        st.builds(
+            lambda address, minute, energy: reading(
+                address=address, ts=f"2026-04-04T15:{minute:02d}:00Z", energy=energy
+            ),
+            st.sampled_from([1, 10, 100, 247]),
+            st.integers(0, 59),
+            st.floats(-10, 1e12, allow_nan=False),
+        ),
+        VALUES,
+    ),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(readings=READINGS)
+def test_any_readings_get_an_answer_never_a_server_error(client, bus, readings):
+    response = post(client, bus, batch(*readings))
+    assert response.status_code == 200, response.content[:500]
+    answer = response.json()
+    assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == len(readings)
