@@ -129,18 +129,19 @@ def bus_install(
 
 
 # How the gateway page names the last values a meter sent (keys of MeterComms.last_values).
+# (key, label, unit, decimals shown)
 VALUE_LABELS = [
-    ("energy_kwh", "Energy", "kWh"),
-    ("export_kwh", "Export", "kWh"),
-    ("power_kw", "Power", "kW"),
-    ("voltage_l1", "V L1", "V"),
-    ("voltage_l2", "V L2", "V"),
-    ("voltage_l3", "V L3", "V"),
-    ("current_l1", "I L1", "A"),
-    ("current_l2", "I L2", "A"),
-    ("current_l3", "I L3", "A"),
-    ("power_factor", "PF", ""),
-    ("frequency_hz", "f", "Hz"),
+    ("energy_kwh", "Energy", "kWh", 3),
+    ("export_kwh", "Export", "kWh", 3),
+    ("power_kw", "Power", "kW", 3),
+    ("voltage_l1", "V L1", "V", 1),
+    ("voltage_l2", "V L2", "V", 1),
+    ("voltage_l3", "V L3", "V", 1),
+    ("current_l1", "I L1", "A", 2),
+    ("current_l2", "I L2", "A", 2),
+    ("current_l3", "I L3", "A", 2),
+    ("power_factor", "PF", "", 2),
+    ("frequency_hz", "f", "Hz", 2),
 ]
 
 
@@ -148,10 +149,17 @@ def describe_values(values: dict | None) -> list[str]:
     """Last values as short texts with units, in a fixed order ("Energy 12345.600 kWh")."""
     values = values or {}
     return [
-        f"{label} {values[key]} {unit}".strip()
-        for key, label, unit in VALUE_LABELS
+        f"{label} {_rounded(values[key], places)} {unit}".strip()
+        for key, label, unit, places in VALUE_LABELS
         if values.get(key) is not None
     ]
+
+
+def _rounded(value, places: int) -> str:
+    try:
+        return f"{Decimal(str(value)):.{places}f}"
+    except (ArithmeticError, ValueError):
+        return str(value)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     reasons: dict[str, int] = {}
     for report in skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reasons[reason.removeprefix("Skipped: ")] = reasons.get(reason, 0) + 1
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
     terminalreporter.section("tests this machine could not run")
     for reason, count in sorted(reasons.items()):
         terminalreporter.write_line(f"{count:4d} skipped: {reason}")
