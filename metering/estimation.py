@@ -69,13 +69,17 @@ def fill_gaps(
     """
     at = clock.resolve(now)
     step = dt.timedelta(seconds=interval_s)
+    before, _ = _bracket(meter_id, start)
+    _, after = _bracket(meter_id, end)
+    low = before[0] if before else start
+    high = after[0] if after else end
     good = list(
         Reading.objects.filter(
             meter_id=meter_id,
             quality__in=BILLABLE,
             energy_kwh__isnull=False,
-            ts__gte=start - step * 96 * 31,
-            ts__lte=end + step * 96 * 31,
+            ts__gte=low,
+            ts__lte=high,
         )
         .order_by("ts")
         .values_list("ts", "energy_kwh")

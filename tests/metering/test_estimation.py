@@ -96,3 +96,17 @@ def test_a_real_reading_replaces_the_estimate(client, bus):
     replaced = Reading.objects.get(meter=bus.single, ts=T + dt.timedelta(minutes=15))
     assert (replaced.kind, str(replaced.energy_kwh)) == ("real", "100.200")
     assert Reading.objects.filter(kind="estimated").count() == 2
+
+
+def test_a_window_inside_a_gap_uses_the_good_reads_around_it(bus):
+    real(bus, T, 100.0)
+    real(bus, T + dt.timedelta(hours=2), 102.0)
+    written = estimation.fill_gaps(
+        meter_id=bus.single.pk,
+        start=T + dt.timedelta(minutes=30),
+        end=T + dt.timedelta(minutes=90),
+        interval_s=900,
+    )
+    assert written == 5
+    first = Reading.objects.filter(kind="estimated").order_by("ts").first()
+    assert (first.ts, str(first.energy_kwh)) == (T + dt.timedelta(minutes=30), "100.500")
