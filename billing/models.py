@@ -126,3 +126,199 @@ class TariffVersion(models.Model):
             effective_to=self.effective_to,
             label=f"{self.tariff.code} from {self.effective_from}",
         )
+
+
+# --- The ledger: immutable double-entry postings (see docs/ledger.md) ------------------------
+
+
+class LedgerImmutableError(Exception):
+    """Raised on any attempt to change or delete a ledger posting or line."""
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """A queryset that refuses bulk updates and deletes: corrections are new postings."""
+
+    def update(self, **kwargs):
+        raise LedgerImmutableError("Ledger records are never updated; post a reversal.")
+
+    def delete(self):
+        raise LedgerImmutableError("Ledger records are never deleted; post a reversal.")
+
+
+class ImmutableModel(models.Model):
+    """Written once: saving an existing row or deleting one raises."""
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerImmutableError(f"{self._meta.verbose_name} is immutable; post a reversal.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError(f"{self._meta.verbose_name} is never deleted; post a reversal.")
+
+
+class LedgerAccount(models.Model):
+    """One account in a site's chart, in one currency; its balance is the sum of its lines."""
+
+    class Kind(models.TextChoices):
+        RECEIVABLE = "receivable", "Customer receivable"
+        CASH = "cash", "Cash on hand (field agent)"
+        MOBILE_MONEY = "mobile_money", "Mobile-money clearing (provider)"
+        BANK = "bank", "Bank"
+        REVENUE_ENERGY = "revenue_energy", "Revenue: energy"
+        REVENUE_FIXED = "revenue_fixed", "Revenue: fixed charges"
+        VAT_PAYABLE = "vat_payable", "VAT payable"
+        LEVIES_PAYABLE = "levies_payable", "Levies payable"
+        FEES_EXPENSE = "fees_expense", "Fees expense"
+        WRITE_OFF_EXPENSE = "write_off_expense", "Write-off expense"
+
+    key = models.CharField(max_length=120, unique=True, help_text="site:currency:kind:party")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="ledger_accounts")
+    currency = models.CharField(max_length=3, choices=Site.Currency.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cash_accounts",
+    )
+    provider = models.CharField(max_length=30, blank=True, help_text="e.g. mtn, airtel")
+
+    class Meta:
+        ordering = ["site", "currency", "kind", "key"]
+
+    def __str__(self) -> str:
+        party = self.customer_id or self.agent_id or self.provider
+        label = self.get_kind_display()
+        return f"{label} {party} ({self.currency})" if party else f"{label} ({self.currency})"
+
+
+class LedgerPeriod(models.Model):
+    """A month of a site's books; once closed, nothing more is posted into it."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="ledger_periods")
+    month = models.DateField(help_text="First day of the month")
+    closed_at = models.DateTimeField()
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["site", "-month"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "month"], name="one_close_per_site_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} {self.month:%Y-%m} (closed)"
+
+
+class Posting(ImmutableModel):
+    """One money movement: a balanced set of lines, never edited; a reversal mirrors it."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
+        FEE = "fee", "Fee"
+        REFUND = "refund", "Refund"
+        REVERSAL = "reversal", "Reversal"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        WRITE_OFF = "write_off", "Write-off"
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="postings")
+    currency = models.CharField(max_length=3, choices=Site.Currency.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    date = models.DateField(help_text="Accounting date (the period it belongs to)")
+    posted_at = models.DateTimeField()
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    memo = models.CharField(max_length=300, blank=True)
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+
+    class Meta:
+        ordering = ["site", "date", "id"]
+        indexes = [models.Index(fields=["site", "date"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} {self.date} ({self.currency})"
+
+
+class PostingLine(ImmutableModel):
+    """One side of a posting: a signed amount, positive = debit, negative = credit."""
+
+    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        ordering = ["posting", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(amount=0), name="posting_line_amount_not_zero"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        side = "Dr" if self.amount > 0 else "Cr"
+        return f"{side} {abs(self.amount)} {self.account}"
+
+
+class MoneyRequest(models.Model):
+    """A refund or write-off asked for by one person; posted only once another approves."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund"
+        WRITE_OFF = "write_off", "Write-off"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (awaiting approval)"
+        APPROVED = "approved", "Approved and posted"
+        REJECTED = "rejected", "Rejected"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="money_requests"
+    )
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    source = models.JSONField(
+        default=dict, blank=True, help_text="Where a refund is paid from (channel, agent, provider)"
+    )
+    reason = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+    posting = models.OneToOneField(
+        Posting, null=True, blank=True, on_delete=models.PROTECT, related_name="request"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="money_request_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.amount} for {self.customer_id}"
