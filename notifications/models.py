@@ -54,6 +54,7 @@ class Message(models.Model):
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not sent (recipient opted out)"
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
     to = models.CharField(max_length=254, help_text="E.164 phone number or email address")
@@ -86,6 +87,9 @@ class Message(models.Model):
         max_length=40, blank=True, help_text="The provider's last word on the message"
     )
     delivered_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Held back until then (quiet hours)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -122,3 +126,66 @@ class SiteSMSBackend(models.Model):
 
     def __str__(self) -> str:
         return f"site {self.site_id}: {self.get_backend_display()}"
+
+
+def normalise_address(address: str) -> str:
+    """An address as opt-outs store it: emails lower-cased, phone numbers without spaces."""
+    address = address.strip()
+    if "@" in address:
+        return address.lower()
+    return "".join(ch for ch in address if ch.isdigit() or ch == "+")
+
+
+class OptOut(models.Model):
+    """A recipient (phone number or email address) who wants no non-essential messages."""
+
+    address = models.CharField(max_length=254, unique=True, help_text="Phone (E.164) or email")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name = "opt-out"
+
+    def __str__(self) -> str:
+        return self.address
+
+    def save(self, *args, **kwargs):
+        self.address = normalise_address(self.address)
+        super().save(*args, **kwargs)
+
+
+def validate_timezone(value: str) -> None:
+    """Refuse a name the IANA time zone database does not know."""
+    import zoneinfo
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"Unknown time zone {value!r}") from exc
+
+
+class QuietHours(models.Model):
+    """Local hours in which non-essential messages wait; one row per site or one global row.
+
+    ``site_id`` is the site's id (not a foreign key: the messaging core depends on
+    no other app); empty means every site without its own row.
+    """
+
+    site_id = models.IntegerField(null=True, blank=True, unique=True)
+    start = models.TimeField(help_text="Local time quiet hours begin, e.g. 21:00")
+    end = models.TimeField(help_text="Local time they end, e.g. 07:00 (may be the next day)")
+    timezone = models.CharField(
+        max_length=64, default="Africa/Kampala", validators=[validate_timezone]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["site_id"]
+        verbose_name_plural = "quiet hours"
+
+    def __str__(self) -> str:
+        where = f"site {self.site_id}" if self.site_id is not None else "all sites"
+        return f"{where}: {self.start:%H:%M}-{self.end:%H:%M} {self.timezone}"

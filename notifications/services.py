@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.template import Context, Template
 
 from mcoms.core import clock
+from notifications import catalog, preferences
 from notifications.backends import DeliveryError, backend_for, backend_path_for
 from notifications.models import Channel, Language, Message, MessageTemplate
 from notifications.segments import count_segments
@@ -53,13 +55,26 @@ def send_message(
     language: str = Language.ENGLISH,
     about: str = "",
     site_id: int | None = None,
+    now: datetime | None = None,
+    timezone: str | None = None,
 ) -> Message:
     """Queue a templated message to a phone number or email address.
 
     The message is logged at once; delivery is a Celery task started after the
     surrounding transaction commits, so a rolled-back change sends nothing.
+
+    A non-essential message (see :mod:`notifications.catalog`) to a recipient who
+    opted out is logged as skipped and never sent; one queued during the site's
+    quiet hours waits (``not_before``) until they end, in ``timezone`` when given.
+    Essential messages always go at once.
     """
     rendered = render(template, language=language, channel=channel, context=context)
+    at = clock.resolve(now)
+    essential = _essential(template, channel)
+    skipped = not essential and preferences.opted_out(to)
+    not_before = None
+    if not essential and not skipped:
+        not_before = preferences.quiet_until(at, site_id=site_id, timezone=timezone)
     message = Message.objects.create(
         channel=channel,
         to=to,
@@ -71,12 +86,28 @@ def send_message(
         site_id=site_id,
         backend=backend_path_for(channel, site_id),
         segments=count_segments(rendered.body) if channel == Channel.SMS else 0,
-        created_at=clock.now(),
+        created_at=at,
+        not_before=not_before,
+        status=Message.Status.SKIPPED if skipped else Message.Status.QUEUED,
+        error="recipient opted out" if skipped else "",
     )
+    if skipped:
+        return message
     from notifications.tasks import deliver_message
 
-    transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    if not_before is not None:
+        transaction.on_commit(lambda: deliver_message.apply_async((message.pk,), eta=not_before))
+    else:
+        transaction.on_commit(lambda: deliver_message.delay(message.pk))
     return message
+
+
+def _essential(key: str, channel: str) -> bool:
+    """The catalogue's word on ``key``; for uncatalogued events, the template's flag."""
+    known = catalog.is_essential(key)
+    if known is not None:
+        return known
+    return MessageTemplate.objects.filter(key=key, channel=channel, essential=True).exists()
 
 
 def deliver(message_id: int) -> bool:
