@@ -1,7 +1,8 @@
 """Staff admin for service packages and tariffs, saved through the billing services.
 
 Tariff versions are proposed here and approved or rejected by another person with
-the list actions; an approved version is never edited.
+the list actions; an approved version is never edited. The ledger is shown read-only:
+money moves only through ``billing.ledger``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from billing import services, tariff_services
-from billing.models import ServicePackage, Tariff, TariffVersion
+from billing.models import (
+    LedgerAccount,
+    LedgerPeriod,
+    MoneyRequest,
+    Posting,
+    PostingLine,
+    ServicePackage,
+    Tariff,
+    TariffVersion,
+)
 
 
 @admin.register(ServicePackage)
@@ -115,3 +125,63 @@ class TariffVersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"{version}: {message}", messages.ERROR)
         else:
             self.message_user(request, f"{version}: done.", messages.SUCCESS)
+
+
+# --- The ledger: read-only here; money moves only through billing.ledger -------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shows ledger records; never adds, edits or deletes them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PostingLineInline(admin.TabularInline):
+    model = PostingLine
+    fields = ["account", "amount"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdmin):
+    list_display = ["id", "date", "site", "kind", "currency", "memo", "posted_by", "reverses"]
+    list_filter = ["kind", "site", "currency"]
+    search_fields = ["memo"]
+    date_hierarchy = "date"
+    inlines = [PostingLineInline]
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["key", "site", "currency", "kind", "customer", "agent", "provider"]
+    list_filter = ["kind", "site", "currency"]
+    search_fields = ["key", "provider", "customer__account_number"]
+
+
+@admin.register(LedgerPeriod)
+class LedgerPeriodAdmin(ReadOnlyAdmin):
+    list_display = ["site", "month", "closed_at", "closed_by"]
+    list_filter = ["site"]
+
+
+@admin.register(MoneyRequest)
+class MoneyRequestAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "customer", "amount", "status", "requested_by", "decided_by"]
+    list_filter = ["kind", "status"]

@@ -14,6 +14,7 @@ from decimal import Decimal as D
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from billing import ledger
 from billing.ledger import Line, Source
@@ -344,3 +345,26 @@ def test_requests_refuse_inexact_amounts_and_unknown_channels(org, cust):
         ledger.refund_request(
             customer=cust, amount=D("10"), source=Source("cheque"), reason="x", by=org.billing
         )
+
+
+# --- Admin -----------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_the_ledger_but_never_edits_or_deletes_it(org, cust, client_for):
+    posting = invoice(cust)
+    line = posting.lines.first()
+    browser = client_for(org.admin)
+
+    for model in ["posting", "ledgeraccount", "ledgerperiod", "moneyrequest"]:
+        assert browser.get(reverse(f"admin:billing_{model}_changelist")).status_code == 200
+        assert browser.get(reverse(f"admin:billing_{model}_add")).status_code == 403
+    page = browser.get(reverse("admin:billing_posting_change", args=[posting.pk]))
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    delete = reverse("admin:billing_posting_delete", args=[posting.pk])
+    assert browser.post(delete, {"post": "yes"}).status_code == 403
+    acct = reverse("admin:billing_ledgeraccount_change", args=[line.account_id])
+    browser.post(acct, {"provider": "forged"})
+    assert Posting.objects.count() == 1
+    assert ledger.customer_balance(cust) == D("10000")
+    assert LedgerAccount.objects.get(pk=line.account_id).provider == ""
