@@ -28,6 +28,7 @@ from metering import ingest, partitions, rollups, schedules
 from metering import services as meter_services
 from metering.lifecycle import Status
 from metering.models import BusSlot, Gateway
+from notifications import catalog as message_catalog
 from notifications.models import MessageTemplate
 
 DEMO_PASSWORD = "mcoms-demo"
@@ -133,6 +134,7 @@ def load(*, seed: int = 7, customers_per_site: int = 25, now: dt.datetime | None
     rng = random.Random(seed)
     with acting_as(label="demo data", channel="command"):
         schedules.ensure_templates()
+        message_catalog.install_defaults()
         for key, language, body in TEMPLATES:
             MessageTemplate.objects.get_or_create(
                 key=key, language=language, channel="sms", defaults={"body": body}

@@ -6,7 +6,7 @@ answer; without it, only the plain ones do.
 
 from django.urls import path
 
-from notifications import delivery_reports
+from notifications import delivery_reports, template_views
 
 app_name = "notifications"
 
@@ -19,4 +19,15 @@ urlpatterns = [
         name="dlr-africastalking-secret",
     ),
     path("dlr/<str:secret>/twilio/", delivery_reports.twilio_view, name="dlr-twilio-secret"),
+    path("templates/", template_views.template_list, name="templates"),
+    path(
+        "templates/<slug:key>/<str:language>/<str:channel>/",
+        template_views.template_preview,
+        name="template-preview",
+    ),
+    path(
+        "templates/<slug:key>/<str:language>/<str:channel>/edit/",
+        template_views.template_edit,
+        name="template-edit",
+    ),
 ]
