@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import VariableNode
+from django.template.defaulttags import ForNode, WithNode
 
 from notifications.models import Channel, Language, MessageTemplate
 
@@ -592,13 +593,19 @@ _ENGINE = Engine(string_if_invalid=_MISSING)
 
 
 def _root_names(nodelist) -> set[str]:
+    """The first names of the variables a template prints, less those its tags define."""
     names = set()
     for node in nodelist.get_nodes_by_type(VariableNode):
         var = node.filter_expression.var
         lookups = getattr(var, "lookups", None)
         if lookups:
             names.add(lookups[0])
-    return names
+    defined = {"forloop"}
+    for node in nodelist.get_nodes_by_type(ForNode):
+        defined.update(node.loopvars)
+    for node in nodelist.get_nodes_by_type(WithNode):
+        defined.update(node.extra_context)
+    return names - defined
 
 
 def check(text: str, *, key: str, context: dict | None = None) -> str:

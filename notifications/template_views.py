@@ -76,7 +76,7 @@ class TemplateForm(forms.Form):
         return text
 
 
-def _preview(event: catalog.Event, channel: str, subject: str, body: str) -> dict:
+def _preview(channel: str, subject: str, body: str) -> dict:
     info = segment_info(body)
     return {
         "subject": subject,
@@ -124,7 +124,6 @@ def template_preview(request: HttpRequest, key: str, language: str, channel: str
     if template is not None:
         try:
             preview = _preview(
-                event,
                 channel,
                 catalog.check(template.subject, key=key),
                 catalog.check(template.body, key=key),
@@ -164,7 +163,7 @@ def template_edit(request: HttpRequest, key: str, language: str, channel: str) -
         form = TemplateForm(request.POST, event=event, channel=channel)
         if form.is_valid():
             if "preview" in request.POST:
-                preview = _preview(event, channel, form.rendered_subject, form.rendered_body)
+                preview = _preview(channel, form.rendered_subject, form.rendered_body)
             else:
                 _save(template, event, language, channel, form.cleaned_data)
                 flash.success(request, f"Saved {event.title} ({Language(language).label}).")

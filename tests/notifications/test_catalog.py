@@ -108,3 +108,12 @@ def test_management_command_installs_then_reports_nothing_new():
     out = StringIO()
     call_command("install_templates", stdout=out)
     assert out.getvalue().strip() == "0 template(s) created"
+
+
+def test_check_knows_the_names_loops_and_with_blocks_define():
+    text = (
+        "{% for m in meters %}{{ forloop.counter }}:{{ m }} {% endfor %}"
+        "{% with n=site %}{{ n }}{% endwith %}"
+    )
+    sample = {"meters": ["SM-1", "SM-2"], "site": "Block A"}
+    assert catalog.check(text, key="meter_not_reporting", context=sample) == "1:SM-1 2:SM-2 Block A"
