@@ -39,6 +39,14 @@ class PeriodClosedError(LedgerError):
     """A posting dated in a month that has been closed."""
 
 
+class DuplicatePostingError(LedgerError):
+    """A posting whose outside reference is already in the ledger (``existing``)."""
+
+    def __init__(self, existing: Posting):
+        super().__init__(f"{existing} already carries reference {existing.reference!r}.")
+        self.existing = existing
+
+
 @dataclass(frozen=True)
 class Line:
     """One side of a posting to be made: positive ``amount`` debits, negative credits."""
@@ -188,8 +196,13 @@ def post(
     memo: str = "",
     currency: str | None = None,
     reverses: Posting | None = None,
+    reference: str = "",
 ) -> Posting:
-    """Record one balanced posting of two or more lines; refuse anything else."""
+    """Record one balanced posting of two or more lines; refuse anything else.
+
+    A non-empty ``reference`` (receipt, provider transaction id, bill number) is posted
+    once per site: a retry raises :class:`DuplicatePostingError` naming the first posting.
+    """
     currency = currency or site.currency
     if len(lines) < 2:
         raise LedgerError("A posting needs at least two lines.")
@@ -204,6 +217,9 @@ def post(
     # One posting at a time per site, so a close cannot slip in between check and write.
     Site.objects.select_for_update().get(pk=site.pk)
     check_open(site, date)
+    existing = Posting.objects.filter(site=site, reference=reference).first() if reference else None
+    if existing is not None:
+        raise DuplicatePostingError(existing)
     posting = Posting(
         site=site,
         currency=currency,
@@ -213,8 +229,9 @@ def post(
         posted_by=by,
         memo=memo,
         reverses=reverses,
+        reference=reference,
     )
-    posting.full_clean()
+    posting.full_clean(validate_constraints=False)
     posting.save()
     PostingLine.objects.bulk_create(
         PostingLine(posting=posting, account=line.account, amount=amount)
@@ -253,6 +270,7 @@ def invoice_post(
     levies: Decimal = Decimal(0),
     by: User | None = None,
     memo: str = "",
+    reference: str = "",
 ) -> Posting:
     """Charge the customer: receivable up, revenue and taxes owed credited."""
     site, cur = customer.site, customer.site.currency
@@ -268,7 +286,15 @@ def invoice_post(
     lines = [Line(account(site, k), -a) for k, a in credits if a]
     total = sum((a for _, a in credits), Decimal(0))
     lines.insert(0, Line(receivable(customer), total))
-    return post(site=site, kind=Posting.Kind.INVOICE, date=date, lines=lines, by=by, memo=memo)
+    return post(
+        site=site,
+        kind=Posting.Kind.INVOICE,
+        date=date,
+        lines=lines,
+        by=by,
+        memo=memo,
+        reference=reference,
+    )
 
 
 def payment_post(
@@ -279,12 +305,21 @@ def payment_post(
     source: Source,
     by: User | None = None,
     memo: str = "",
+    reference: str = "",
 ) -> Posting:
     """Money received from the customer into cash, mobile-money clearing or the bank."""
     site = customer.site
     value = _positive(amount, site.currency)
     lines = [Line(source_account(site, source), value), Line(receivable(customer), -value)]
-    return post(site=site, kind=Posting.Kind.PAYMENT, date=date, lines=lines, by=by, memo=memo)
+    return post(
+        site=site,
+        kind=Posting.Kind.PAYMENT,
+        date=date,
+        lines=lines,
+        by=by,
+        memo=memo,
+        reference=reference,
+    )
 
 
 def fee_post(
@@ -295,6 +330,7 @@ def fee_post(
     source: Source,
     by: User | None = None,
     memo: str = "",
+    reference: str = "",
 ) -> Posting:
     """A fee the operator pays (e.g. a provider's transaction fee) out of ``source``."""
     value = _positive(amount, site.currency)
@@ -302,7 +338,15 @@ def fee_post(
         Line(account(site, Kind.FEES_EXPENSE), value),
         Line(source_account(site, source), -value),
     ]
-    return post(site=site, kind=Posting.Kind.FEE, date=date, lines=lines, by=by, memo=memo)
+    return post(
+        site=site,
+        kind=Posting.Kind.FEE,
+        date=date,
+        lines=lines,
+        by=by,
+        memo=memo,
+        reference=reference,
+    )
 
 
 def adjustment_post(

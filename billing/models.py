@@ -247,6 +247,11 @@ class Posting(ImmutableModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     memo = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Outside reference (receipt, provider transaction, bill), unique per site",
+    )
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
@@ -254,6 +259,13 @@ class Posting(ImmutableModel):
     class Meta:
         ordering = ["site", "date", "id"]
         indexes = [models.Index(fields=["site", "date"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "reference"],
+                condition=~models.Q(reference=""),
+                name="one_posting_per_site_reference",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} {self.date} ({self.currency})"

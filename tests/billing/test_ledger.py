@@ -207,6 +207,40 @@ def test_every_posting_is_audited_with_its_lines(org, cust):
     assert sorted(amount for _, amount in event.after["lines"]) == ["-500", "500"]
 
 
+def test_a_reference_is_posted_once_per_site_so_retries_do_not_double_count(org, cust):
+    momo = Source("mobile_money", provider="mtn")
+    first = ledger.payment_post(
+        customer=cust, amount=D("5000"), date=APR, source=momo, reference="MTN-123"
+    )
+    with pytest.raises(ledger.DuplicatePostingError) as caught:
+        ledger.payment_post(
+            customer=cust, amount=D("5000"), date=APR, source=momo, reference="MTN-123"
+        )
+
+    assert caught.value.existing == first
+    assert ledger.customer_balance(cust) == D("-5000")
+    other = factories.customer(org.block_b)
+    ledger.payment_post(
+        customer=other, amount=D("5000"), date=APR, source=momo, reference="MTN-123"
+    )
+    ledger.payment_post(customer=cust, amount=D("1"), date=APR, source=momo)  # no reference
+    ledger.payment_post(customer=cust, amount=D("1"), date=APR, source=momo)
+    assert ledger.customer_balance(cust) == D("-5002")
+
+
+def test_the_database_refuses_a_second_posting_with_the_same_reference(org, cust):
+    first = invoice(cust, reference="BILL-2026-04-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Posting.objects.create(
+            site=first.site,
+            currency="UGX",
+            kind="invoice",
+            date=APR,
+            posted_at=first.posted_at,
+            reference="BILL-2026-04-1",
+        )
+
+
 # --- Immutability ----------------------------------------------------------------------------
 
 
