@@ -43,7 +43,11 @@ def _event(key: str, language: str, channel: str) -> catalog.Event:
 class TemplateForm(forms.Form):
     """The wording of one template, checked against its event's sample data."""
 
-    subject = forms.CharField(required=False, max_length=200)
+    subject = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"style": "width: 100%; box-sizing: border-box"}),
+    )
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "style": "width: 100%; box-sizing: border-box"})
     )
