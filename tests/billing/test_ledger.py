@@ -9,11 +9,13 @@ where cents matter.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from billing import ledger
@@ -402,3 +404,63 @@ def test_the_admin_shows_the_ledger_but_never_edits_or_deletes_it(org, cust, cli
     assert Posting.objects.count() == 1
     assert ledger.customer_balance(cust) == D("10000")
     assert LedgerAccount.objects.get(pk=line.account_id).provider == ""
+
+
+# --- Concurrency (PostgreSQL) ----------------------------------------------------------------
+
+
+def in_thread(target, results: list):
+    def run():
+        try:
+            results.append(target())
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+            results.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_one_reference_post_once(org, cust):
+    barrier, results = threading.Barrier(4), []
+
+    def pay():
+        barrier.wait()
+        return ledger.payment_post(
+            customer=cust, amount=D("700"), date=APR, source=cash(org), reference="R-1"
+        )
+
+    for thread in [in_thread(pay, results) for _ in range(4)]:
+        thread.join(timeout=30)
+
+    assert Posting.objects.count() == 1
+    assert sum(isinstance(r, ledger.DuplicatePostingError) for r in results) == 3
+    assert ledger.customer_balance(cust) == D("-700")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_posting_racing_a_close_waits_for_it_and_is_refused(org, cust):
+    closed, release, results = threading.Event(), threading.Event(), []
+
+    def close():
+        with transaction.atomic():
+            ledger.period_close(site=org.block_a, month=APR, by=org.billing)
+            closed.set()
+            release.wait(timeout=30)
+
+    closer = in_thread(close, [])
+    assert closed.wait(timeout=30)
+    poster = in_thread(lambda: invoice(cust, date=APR), results)
+    time.sleep(0.5)
+    assert poster.is_alive()  # blocked on the site's lock until the close commits
+    release.set()
+    closer.join(timeout=30)
+    poster.join(timeout=30)
+
+    assert isinstance(results[0], ledger.PeriodClosedError)
+    assert not Posting.objects.exists()
