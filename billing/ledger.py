@@ -252,6 +252,16 @@ def balance(acct: LedgerAccount, as_of: dt.date | None = None) -> Decimal:
     return total.quantize(minor_unit(acct.currency))
 
 
+def trial_balance(site: Site, as_of: dt.date | None = None) -> dict[LedgerAccount, Decimal]:
+    """Every account of ``site`` with its balance (up to ``as_of``); the figures sum to zero."""
+    lines = PostingLine.objects.filter(account__site=site)
+    if as_of is not None:
+        lines = lines.filter(posting__date__lte=as_of)
+    totals = dict(lines.values_list("account").annotate(total=Sum("amount")))
+    accounts = LedgerAccount.objects.filter(pk__in=totals)
+    return {a: totals[a.pk].quantize(minor_unit(a.currency)) for a in accounts}
+
+
 def customer_balance(customer: Customer, as_of: dt.date | None = None) -> Decimal:
     """What the customer owes (negative: credit they hold)."""
     return balance(receivable(customer), as_of)

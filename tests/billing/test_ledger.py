@@ -199,6 +199,25 @@ def test_balance_as_of_a_date_counts_only_postings_up_to_it(org, cust):
     assert ledger.customer_balance(cust) == D("7000")
 
 
+def test_the_trial_balance_lists_each_account_and_sums_to_zero(org, cust):
+    invoice(cust, D("3000"), date=MAR, vat=D("540"))
+    ledger.payment_post(customer=cust, amount=D("2000"), date=APR, source=cash(org))
+    invoice(factories.customer(org.block_b), D("999"), date=APR)  # another site
+
+    march = ledger.trial_balance(org.block_a, as_of=MAR)
+    now = ledger.trial_balance(org.block_a)
+
+    assert {a.kind: v for a, v in march.items()} == {
+        Kind.RECEIVABLE: D("3540"),
+        Kind.REVENUE_ENERGY: D("-3000"),
+        Kind.VAT_PAYABLE: D("-540"),
+    }
+    assert now[ledger.receivable(cust)] == D("1540")
+    assert now[ledger.account(org.block_a, Kind.CASH, agent=org.agent)] == D("2000")
+    assert sum(now.values()) == 0
+    assert all(a.site == org.block_a for a in now)
+
+
 def test_every_posting_is_audited_with_its_lines(org, cust):
     with acting_as(org.billing):
         posting = ledger.invoice_post(customer=cust, date=APR, energy=D("500"), by=org.billing)

@@ -193,6 +193,8 @@ def check_books(customers, model: Model) -> None:
         of_account = sum((ln.amount for ln in lines if ln.account_id == acct.pk), D(0))
         expected = money(model.owed[cust.pk], cust.site.currency)
         assert ledger.customer_balance(cust) == of_account == expected
+    for site in {c.site for c in customers}:
+        assert sum(ledger.trial_balance(site).values(), D(0)) == 0
     for acct in LedgerAccount.objects.all():
         assert ledger.balance(acct) == sum(
             (ln.amount for ln in lines if ln.account_id == acct.pk), D(0)
