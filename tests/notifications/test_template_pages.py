@@ -109,3 +109,25 @@ def test_adding_a_missing_translation_creates_it(org, client_for, installed):
     row = MessageTemplate.objects.get(key="gateway_silent", language="lg", channel="email")
     assert (row.subject, row.essential) == ("{{ site }}: {{ gateway }}", True)
     assert AuditEvent.objects.filter(action="create", object_id=str(row.pk)).exists()
+
+
+def test_the_admin_checks_template_wording_too(org, client_for):
+    from django.urls import reverse
+
+    from notifications.models import MessageTemplate
+
+    client = client_for(org.admin)
+    form = {
+        "key": "payment_received",
+        "language": "en",
+        "channel": "sms",
+        "subject": "",
+        "body": "Paid {{ amont }}",
+        "essential": "on",
+    }
+    response = client.post(reverse("admin:notifications_messagetemplate_add"), form)
+    assert response.status_code == 200
+    assert "Unknown variable: amont" in response.content.decode()
+    assert not MessageTemplate.objects.filter(body="Paid {{ amont }}").exists()
+    assert client.get(reverse("admin:notifications_optout_changelist")).status_code == 200
+    assert client.get(reverse("admin:notifications_quiethours_changelist")).status_code == 200
