@@ -40,6 +40,12 @@ SCHEDULES: tuple[Schedule, ...] = (
         description="Alert on meters with missing reads and silent gateways; clear on return.",
     ),
     Schedule(**partition_tasks.SCHEDULE),
+    Schedule(
+        name="notifications.release_deferred",
+        task="notifications.tasks.release_deferred",
+        every=dt.timedelta(minutes=1),
+        description="Send messages held for quiet hours once their time has come.",
+    ),
 )
 
 # (key, channel, subject, body): English wording of the watch's messages.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.template import Context, Template
 
 from mcoms.core import clock
@@ -116,7 +117,9 @@ def deliver(message_id: int) -> bool:
     The message is claimed with a conditional update, so two workers never send
     the same message.
     """
-    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+    # A message held for quiet hours is not due yet: ``release_due`` sends it later.
+    due = Q(not_before__isnull=True) | Q(not_before__lte=clock.now())
+    claimed = Message.objects.filter(due, pk=message_id, status=Message.Status.QUEUED).update(
         status=Message.Status.SENDING
     )
     if not claimed:
@@ -138,6 +141,27 @@ def deliver(message_id: int) -> bool:
     fields = ["status", "provider_message_id", "sent_at", "error", "attempts"]
     message.save(update_fields=[*fields, "cost", "currency", "provider_status"])
     return True
+
+
+def release_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Hand held messages whose time has come to delivery; returns how many.
+
+    Deferred messages normally go by their task's ETA; this catches the ones whose
+    scheduled task was lost (a broker restart) or ran early (tasks run in-process).
+    """
+    from notifications.tasks import deliver_message
+
+    due = Message.objects.filter(
+        status=Message.Status.QUEUED,
+        not_before__isnull=False,
+        not_before__lte=clock.resolve(now),
+    ).values_list("pk", flat=True)[:limit]
+    ids = list(due)
+    # Their hold is over: lift it, so the worker's claim takes them.
+    Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED).update(not_before=None)
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: deliver_message.delay(pk))
+    return len(ids)
 
 
 def mark_failed(message_id: int, reason: str) -> None:

@@ -18,3 +18,9 @@ def deliver_message(self, message_id: int) -> None:
         services.mark_failed(message_id, "gave up after repeated failures")
         return
     raise self.retry(countdown=min(60 * 2**self.request.retries, 3600))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def release_deferred() -> int:
+    """Send the messages held for quiet hours whose time has come."""
+    return services.release_due()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -62,19 +61,28 @@ def test_quiet_hours_defer_non_essential_and_let_essential_through(
     templates, django_capture_on_commit_callbacks
 ):
     QuietHours.objects.create(start=dt.time(21), end=dt.time(7), timezone="Africa/Kampala")
-    with (
-        mock.patch("notifications.tasks.deliver_message.apply_async") as later,
-        mock.patch("notifications.tasks.deliver_message.delay") as now,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        outage = _send("site_outage", now=NIGHT)
-        receipt = _send("payment_received", now=NIGHT)
-        daytime = _send("site_outage", now=DAY)
-    morning = dt.datetime(2026, 11, 15, 4, 0, tzinfo=dt.UTC)  # 07:00 Kampala
-    assert outage.status == Message.Status.QUEUED and outage.not_before == morning
-    later.assert_called_once_with((outage.pk,), eta=morning)
+    # A night still to come, so the worker (which reads the real clock) must wait for it.
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    night = soon.replace(hour=19, minute=30, second=0, microsecond=0)  # 22:30 in Kampala
+    day = night - dt.timedelta(hours=12, minutes=30)  # 10:00 in Kampala
+    with django_capture_on_commit_callbacks(execute=True):
+        outage = _send("site_outage", now=night)
+        receipt = _send("payment_received", now=night)
+        daytime = _send("site_outage", now=day)
+    morning = (night + dt.timedelta(days=1)).replace(hour=4, minute=0)  # 07:00 Kampala
+    outage.refresh_from_db()
+    receipt.refresh_from_db()
+    daytime.refresh_from_db()
+    # The receipt and the daytime message went at once; the night-time outage waits.
+    assert receipt.status == daytime.status == Message.Status.SENT
     assert receipt.not_before is None and daytime.not_before is None
-    assert [c.args for c in now.call_args_list] == [(receipt.pk,), (daytime.pk,)]
+    assert outage.status == Message.Status.QUEUED and outage.not_before == morning
+    # Before morning nothing is released; at 07:00 the held message goes.
+    assert services.release_due(now=morning - dt.timedelta(minutes=1)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.release_due(now=morning) == 1
+    outage.refresh_from_db()
+    assert outage.status == Message.Status.SENT
 
 
 def test_site_quiet_hours_override_the_global_ones_and_timezone_can_be_passed(templates):
