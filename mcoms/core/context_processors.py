@@ -15,6 +15,7 @@ _ENTRIES = [
     ("Requests", "customers:requests", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
     ("Meters", "metering:meters", lambda u: u.can(Cap.METERS_VIEW)),
     ("Gateways", "metering:gateways", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Messages", "notifications:templates", lambda u: u.can(Cap.MESSAGES_VIEW)),
     ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
 ]

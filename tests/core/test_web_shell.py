@@ -81,6 +81,7 @@ def test_navigation_by_role(org, client_for):
         "Requests",
         "Meters",
         "Gateways",
+        "Messages",
         "Audit",
         "Admin",
     ]
