@@ -74,7 +74,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
                 messages.warning(request, warning)
             messages.success(request, f"Registered {saved.customer}.")
             return redirect("customers:detail", pk=saved.customer.pk)
-    return render(request, "customers/form.html", {"form": form, "title": "Register a customer"})
+    return render(request, "form.html", {"form": form, "title": "Register a customer"})
 
 
 @login_required
@@ -108,7 +108,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.warning(request, warning)
             messages.success(request, "Saved.")
             return redirect("customers:detail", pk=pk)
-    return render(request, "customers/form.html", {"form": form, "title": f"Edit {customer}"})
+    return render(request, "form.html", {"form": form, "title": f"Edit {customer}"})
 
 
 @login_required
@@ -140,7 +140,7 @@ def request_create(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Request opened.")
             return redirect("customers:detail", pk=pk)
     return render(
-        request, "customers/form.html", {"form": form, "title": f"New request for {customer}"}
+        request, "form.html", {"form": form, "title": f"New request for {customer}"}
     )
 
 

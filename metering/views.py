@@ -72,7 +72,7 @@ def meter_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Added {meter} to the inventory.")
             return redirect("metering:meter", pk=meter.pk)
-    return render(request, "metering/form.html", {"form": form, "title": "Add a meter"})
+    return render(request, "form.html", {"form": form, "title": "Add a meter"})
 
 
 @login_required
