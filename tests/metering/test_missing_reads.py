@@ -237,6 +237,7 @@ def test_the_check_is_registered_with_celery_beat_every_five_minutes(db):
     assert report["created"] == [
         "metering.check_missing_reads",
         "metering.ensure_reading_partitions",
+        "notifications.release_deferred",
     ]
     assert task.task == "metering.watch_tasks.check_missing_reads" and task.task in app.tasks
     assert partition_tasks.ensure_reading_partitions.name in app.tasks
@@ -253,10 +254,11 @@ def test_syncing_again_changes_nothing_and_corrects_drift(db):
     assert again["unchanged"] == [
         "metering.check_missing_reads",
         "metering.ensure_reading_partitions",
+        "notifications.release_deferred",
     ]
     assert again["created"] == again["updated"] == again["templates"] == []
     assert PeriodicTask.objects.filter(name__startswith="metering.").count() == 2
-    assert IntervalSchedule.objects.count() == 2
+    assert IntervalSchedule.objects.count() == 3  # five minutes, a day, a minute
 
     task = PeriodicTask.objects.get(name="metering.check_missing_reads")
     task.enabled = False
