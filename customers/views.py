@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,15 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from customers import selectors, services
 from customers.forms import CustomerForm, RequestStatusForm, ServiceRequestForm, StatusForm
 from customers.models import Customer, ServiceRequest
+from mcoms.core.permissions import require
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import can_on_site, sites_visible_to
-
-
-def _require(request: HttpRequest, capability: str, site_id: int | None = None) -> None:
-    user = request.user
-    allowed = user.can(capability) if site_id is None else can_on_site(user, capability, site_id)
-    if not allowed:
-        raise PermissionDenied
 
 
 def _customer(request: HttpRequest, pk: int) -> Customer:
@@ -37,7 +31,7 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
-    _require(request, Cap.CUSTOMERS_VIEW)
+    require(request.user, Cap.CUSTOMERS_VIEW)
     customers = selectors.customer_search(request.user, request.GET.get("q", ""))
     if request.GET.get("status"):
         customers = customers.filter(status=request.GET["status"])
@@ -58,13 +52,13 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def customer_create(request: HttpRequest) -> HttpResponse:
-    _require(request, Cap.CUSTOMERS_EDIT)
+    require(request.user, Cap.CUSTOMERS_EDIT)
     sites = sites_visible_to(request.user)
     form = CustomerForm(request.POST or None, sites=sites)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         site = data.pop("site")
-        _require(request, Cap.CUSTOMERS_EDIT, site.pk)
+        require(request.user, Cap.CUSTOMERS_EDIT, site.pk)
         try:
             saved = services.customer_create(site=site, **data)
         except ValidationError as exc:
@@ -79,7 +73,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, Cap.CUSTOMERS_VIEW)
+    require(request.user, Cap.CUSTOMERS_VIEW)
     customer = _customer(request, pk)
     context = {
         "customer": customer,
@@ -95,7 +89,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
-    _require(request, Cap.CUSTOMERS_EDIT, customer.site_id)
+    require(request.user, Cap.CUSTOMERS_EDIT, customer.site_id)
     form = CustomerForm(request.POST or None, instance=customer)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "site"}
@@ -114,7 +108,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def customer_status(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
-    _require(request, Cap.CUSTOMERS_STATUS, customer.site_id)
+    require(request.user, Cap.CUSTOMERS_STATUS, customer.site_id)
     form = StatusForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -129,7 +123,7 @@ def customer_status(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def request_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
-    _require(request, Cap.CUSTOMERS_EDIT, customer.site_id)
+    require(request.user, Cap.CUSTOMERS_EDIT, customer.site_id)
     form = ServiceRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -139,14 +133,12 @@ def request_create(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Request opened.")
             return redirect("customers:detail", pk=pk)
-    return render(
-        request, "form.html", {"form": form, "title": f"New request for {customer}"}
-    )
+    return render(request, "form.html", {"form": form, "title": f"New request for {customer}"})
 
 
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
-    _require(request, Cap.CUSTOMERS_VIEW)
+    require(request.user, Cap.CUSTOMERS_VIEW)
     requests = selectors.requests_visible_to(request.user)
     status = request.GET.get("status", "open")
     if status:
@@ -162,7 +154,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     site_id = service_request.customer.site_id
     form = RequestStatusForm(request.POST or None)
     if request.method == "POST":
-        _require(request, Cap.REQUESTS_HANDLE, site_id)
+        require(request.user, Cap.REQUESTS_HANDLE, site_id)
         if form.is_valid():
             try:
                 services.service_request_transition(request=service_request, **form.cleaned_data)

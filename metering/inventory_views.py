@@ -16,11 +16,11 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from mcoms.core.permissions import require
 from mcoms.core.roles import Cap
 from metering import inventory
 from metering.selectors import meters_visible_to
@@ -43,11 +43,6 @@ class UploadForm(forms.Form):
         "sheet. Nothing is saved until you confirm the preview.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
     )
-
-
-def _require(user, capability: str) -> None:
-    if not user.can(capability):
-        raise PermissionDenied
 
 
 def _upload_dir() -> Path:
@@ -86,7 +81,7 @@ def _load_upload(request: HttpRequest, token: str) -> tuple[bytes, dict, Path]:
 @login_required
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Upload a sheet; it is read once here so an unreadable file is refused at once."""
-    _require(request.user, Cap.METERS_IMPORT)
+    require(request.user, Cap.METERS_IMPORT)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -116,7 +111,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @login_required
 def import_preview(request: HttpRequest, token: str) -> HttpResponse:
     """GET: what the upload would do, row by row. POST: apply it and show the result."""
-    _require(request.user, Cap.METERS_IMPORT)
+    require(request.user, Cap.METERS_IMPORT)
     data, meta, data_path = _load_upload(request, token)
     filename = meta.get("filename", "upload")
     if request.method == "POST":
@@ -155,7 +150,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The meters the person may see, as the operator's sheet; ``?site=<id>`` narrows it."""
     if fmt not in CONTENT_TYPES:
         raise Http404
-    _require(request.user, Cap.METERS_VIEW)
+    require(request.user, Cap.METERS_VIEW)
     meters = meters_visible_to(request.user)
     site = request.GET.get("site", "")
     if site.isdigit():

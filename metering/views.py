@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from customers.selectors import customers_visible_to
 from mcoms.core import clock
+from mcoms.core.permissions import require
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import can_on_site, sites_visible_to
 from metering import lifecycle, selectors, services
@@ -22,19 +23,13 @@ from metering.lifecycle import Status
 FIELD_STEPS = {Status.INSTALLED, Status.COMMISSIONED, Status.RETEST_NEEDED}
 
 
-def _require(user, capability: str, site_id: int | None = None) -> None:
-    ok = user.can(capability) if site_id is None else can_on_site(user, capability, site_id)
-    if not ok:
-        raise PermissionDenied
-
-
 def _errors(request: HttpRequest, exc: ValidationError) -> None:
     messages.error(request, " ".join(exc.messages))
 
 
 @login_required
 def meter_list(request: HttpRequest) -> HttpResponse:
-    _require(request.user, Cap.METERS_VIEW)
+    require(request.user, Cap.METERS_VIEW)
     meters = selectors.meters_visible_to(request.user)
     params = request.GET
     if params.get("q"):
@@ -61,7 +56,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def meter_create(request: HttpRequest) -> HttpResponse:
-    _require(request.user, Cap.METERS_EDIT)
+    require(request.user, Cap.METERS_EDIT)
     form = MeterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,7 +72,7 @@ def meter_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request.user, Cap.METERS_VIEW)
+    require(request.user, Cap.METERS_VIEW)
     meter = get_object_or_404(selectors.meters_visible_to(request.user), pk=pk)
     steps = sorted(lifecycle.TRANSITIONS[meter.status] - {Status.ASSIGNED})
     if not can_on_site(request.user, Cap.METERS_EDIT, meter.site_id):
@@ -102,10 +97,10 @@ def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def meter_assign(request: HttpRequest, pk: int) -> HttpResponse:
     meter = get_object_or_404(selectors.meters_visible_to(request.user), pk=pk)
-    _require(request.user, Cap.METERS_EDIT)
+    require(request.user, Cap.METERS_EDIT)
     form = AssignForm(request.POST, sites=sites_visible_to(request.user))
     if form.is_valid():
-        _require(request.user, Cap.METERS_EDIT, form.cleaned_data["site"].pk)
+        require(request.user, Cap.METERS_EDIT, form.cleaned_data["site"].pk)
         try:
             services.meter_assign(meter=meter, **form.cleaned_data)
         except ValidationError as exc:
@@ -127,7 +122,7 @@ def meter_step(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("metering:meter", pk=pk)
     status = form.cleaned_data["status"]
     needed = Cap.METERS_FIELD if status in FIELD_STEPS else Cap.METERS_EDIT
-    _require(request.user, needed, meter.site_id)
+    require(request.user, needed, meter.site_id)
     try:
         services.meter_move(meter=meter, **form.cleaned_data)
     except ValidationError as exc:
@@ -140,7 +135,7 @@ def meter_step(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def meter_serve(request: HttpRequest, pk: int) -> HttpResponse:
     meter = get_object_or_404(selectors.meters_visible_to(request.user), pk=pk)
-    _require(request.user, Cap.METERS_EDIT, meter.site_id)
+    require(request.user, Cap.METERS_EDIT, meter.site_id)
     form = ServeForm(request.POST)
     if form.is_valid():
         customer = (
@@ -172,7 +167,7 @@ def customer_meters(request: HttpRequest, customer_pk: int) -> HttpResponse:
 
 @login_required
 def gateway_list(request: HttpRequest) -> HttpResponse:
-    _require(request.user, Cap.METERS_VIEW)
+    require(request.user, Cap.METERS_VIEW)
     gateways = selectors.gateways_visible_to(request.user)
     return render(
         request,
