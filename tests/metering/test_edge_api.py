@@ -483,3 +483,25 @@ def test_any_readings_get_an_answer_never_a_server_error(client, bus, readings):
     assert response.status_code == 200, response.content[:500]
     answer = response.json()
     assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == len(readings)
+
+
+def test_a_malformed_discovery_or_command_result_is_400(client, bus):
+    from metering import edge
+
+    response = client.post(
+        "/api/v1/edge/discoveries",
+        json.dumps({"found": "x"}),
+        content_type="application/json",
+        **bus.headers(),
+    )
+    assert response.status_code == 400 and not Discovery.objects.exists()
+    command = edge.command_create(gateway=bus.gateway, type="scan", args={})
+    response = client.post(
+        f"/api/v1/edge/commands/{command.wire_id}/result",
+        json.dumps({"status": "maybe"}),
+        content_type="application/json",
+        **bus.headers(),
+    )
+    assert response.status_code == 400
+    command.refresh_from_db()
+    assert command.status == "pending"
