@@ -25,8 +25,8 @@ from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, Site, User
 from mcoms.core.roles import Cap
 
-# Billing officers and head-office admins hold this; a dedicated capability can replace it.
-LEDGER_CAPABILITY = Cap.PACKAGES_MANAGE
+# Billing officers and head-office admins hold this: the second person on money.
+LEDGER_CAPABILITY = Cap.MONEY_APPROVE
 MINOR_UNITS = {"UGX": 0, "KES": 2, "NGN": 2}
 Kind = LedgerAccount.Kind
 

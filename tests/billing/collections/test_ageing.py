@@ -1,0 +1,170 @@
+"""Arrears ageing: open invoice amounts by days past due, per site, with pages and CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal as D
+
+import pytest
+from django.urls import reverse
+
+from billing import ledger
+from billing.collections import ageing
+from tests import factories
+from tests.billing.collections.conftest import bill, credit_note, pay
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def days_ago(n: int) -> dt.date:
+    return AS_OF - dt.timedelta(days=n)
+
+
+@pytest.fixture
+def book(org):
+    """Block A: Akello owes in every bucket; Bbosa paid in full; Block B: Chebet owes."""
+    akello = factories.customer(org.block_a, first_name="Akello", status="active")
+    bbosa = factories.customer(org.block_a, first_name="Bbosa", status="active")
+    chebet = factories.customer(org.block_b, first_name="Chebet", status="active")
+    issued = dt.date(2026, 1, 5)
+    bill(akello, "1000", issued=issued, due=days_ago(120))  # over 90
+    bill(akello, "2000", issued=issued + dt.timedelta(days=1), due=days_ago(91))  # over 90
+    bill(akello, "3000", issued=issued + dt.timedelta(days=2), due=days_ago(90))  # 61-90
+    bill(akello, "4000", issued=issued + dt.timedelta(days=3), due=days_ago(45))  # 31-60
+    bill(akello, "5000", issued=issued + dt.timedelta(days=4), due=days_ago(0))  # 0-30 (today)
+    bill(akello, "6000", issued=issued + dt.timedelta(days=5), due=AS_OF + dt.timedelta(days=1))
+    # 1,500 paid: the oldest bill (1,000) is settled, 500 off the second.
+    pay(akello, "1500", on=dt.date(2026, 6, 1))
+    b = bill(bbosa, "7000", issued=issued, due=days_ago(40))
+    pay(bbosa, "5000", on=dt.date(2026, 6, 1))
+    credit_note(b, "2000", issued=dt.date(2026, 6, 2))
+    bill(chebet, "800", issued=issued, due=days_ago(10))
+    return akello, bbosa, chebet
+
+
+def test_buckets_by_days_past_due(org, book):
+    akello, bbosa, _ = book
+    (report,) = ageing.site_arrears([org.block_a], AS_OF)
+    assert [r.customer for r in report.customers] == [akello]  # Bbosa has nothing open
+    row = report.customers[0]
+    assert row.buckets.amounts == {
+        "current": D("6000"),
+        "d0_30": D("5000"),
+        "d31_60": D("4000"),
+        "d61_90": D("3000"),
+        "d90_plus": D("1500"),  # 2,000 less the 500 allocated
+    }
+    assert row.buckets.overdue == D("13500")
+    assert row.invoices == 5
+    assert report.totals.total == D("19500")
+
+
+def test_the_edges_of_each_bucket():
+    assert [ageing.bucket_for(d) for d in (-1, 0, 30, 31, 60, 61, 90, 91, 4000)] == [
+        "current",
+        "d0_30",
+        "d0_30",
+        "d31_60",
+        "d31_60",
+        "d61_90",
+        "d61_90",
+        "d90_plus",
+        "d90_plus",
+    ]
+
+
+def test_all_sites_at_once_keep_sites_apart(org, book):
+    reports = {r.site: r for r in ageing.site_arrears([org.block_a, org.block_b], AS_OF)}
+    assert reports[org.block_b].totals.amounts["d0_30"] == D("800")
+    assert reports[org.block_a].totals.total == D("19500")
+    assert [r.customer for r in reports[org.block_b].customers] == [book[2]]
+
+
+def test_query_count_does_not_grow_with_customers(org, django_assert_max_num_queries):
+    for i in range(12):
+        c = factories.customer(org.block_a, status="active")
+        bill(c, str(1000 + i), issued=dt.date(2026, 1, 5), due=days_ago(i * 10))
+    with django_assert_max_num_queries(3):
+        (report,) = ageing.site_arrears([org.block_a], AS_OF)
+    assert len(report.customers) == 12
+    with django_assert_max_num_queries(3):
+        ageing.site_arrears([org.block_a, org.block_b, org.jinja_town], AS_OF)
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def test_management_page_totals_per_site_scoped(org, book, client_for):
+    page = client_for(org.billing).get(reverse("collections:arrears"), {"as_of": "2026-06-30"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Block A" in body and "19,500" in body and "13,500" in body
+    assert "Block B" not in body  # the billing officer works on Block A only
+    everyone = client_for(org.cluster).get(reverse("collections:arrears"), {"as_of": "2026-06-30"})
+    assert "Block B" in everyone.content.decode()
+
+
+def test_drill_down_lists_customers(org, book, client_for):
+    url = reverse("collections:arrears_site", args=[org.block_a.pk])
+    body = client_for(org.billing).get(url, {"as_of": "2026-06-30"}).content.decode()
+    assert book[0].account_number in body
+    assert book[1].account_number not in body
+    assert reverse("collections:statement", args=[book[0].pk]) in body
+
+
+def test_pages_refuse_without_capability_or_scope(org, book, client_for):
+    assert client_for(org.agent).get(reverse("collections:arrears")).status_code == 403
+    other = reverse("collections:arrears_site", args=[org.block_b.pk])
+    assert client_for(org.billing).get(other).status_code == 403
+    csv_b = client_for(org.billing).get(
+        reverse("collections:arrears_csv"), {"site": org.block_b.pk}
+    )
+    assert csv_b.status_code == 403
+
+
+def test_csv_download(org, book, client_for):
+    response = client_for(org.cluster).get(
+        reverse("collections:arrears_csv"), {"as_of": "2026-06-30"}
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    by_account = {r["account"]: r for r in rows}
+    akello = by_account[book[0].account_number]
+    assert (akello["d90_plus"], akello["d61_90"], akello["overdue"], akello["total"]) == (
+        "1500",
+        "3000",
+        "13500",
+        "19500",
+    )
+    assert by_account[book[2].account_number]["site"] == "klb"
+    assert book[1].account_number not in by_account
+
+
+def test_nobody_shows_owing_more_than_their_ledger_balance(org):
+    """Money not yet allocated and write-offs come off the oldest open invoices first."""
+    from billing.ledger import Source
+    from mcoms.core.audit import acting_as
+
+    c = factories.customer(org.block_a, status="active")
+    bill(c, "4000", issued=dt.date(2026, 1, 5), due=days_ago(100))
+    bill(c, "6000", issued=dt.date(2026, 2, 5), due=days_ago(50))
+    with acting_as(label="test"):  # a payment in the ledger that no allocation covers yet
+        ledger.payment_post(
+            customer=c,
+            amount=D("3000"),
+            date=dt.date(2026, 6, 1),
+            source=Source("mobile_money", provider="mtn"),
+        )
+        asked = ledger.write_off_request(
+            customer=c, amount=D("2000"), reason="Hardship", by=org.billing
+        )
+        ledger.money_request_approve(request=asked, by=org.admin, date=dt.date(2026, 6, 2))
+    (report,) = ageing.site_arrears([org.block_a], AS_OF)
+    (row,) = report.customers
+    assert row.buckets.amounts["d90_plus"] == 0  # 4,000: 3,000 paid and 1,000 written off
+    assert row.buckets.amounts["d31_60"] == D("5000")  # the other 1,000 written off
+    assert row.buckets.total == ledger.customer_balance(c)
+    (only,) = ageing.customer_open_invoices(c, AS_OF)
+    assert only["open"] == D("5000") and only["bucket"] == "d31_60"
