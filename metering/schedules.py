@@ -11,8 +11,11 @@ person has edited. Run it with ``manage.py sync_schedules``.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -40,6 +43,30 @@ SCHEDULES: tuple[Schedule, ...] = (
         description="Alert on meters with missing reads and silent gateways; clear on return.",
     ),
     Schedule(**partition_tasks.SCHEDULE),
+    Schedule(
+        name="metering.check_usage_anomalies",
+        task="metering.anomaly_tasks.check_usage_anomalies",
+        every=dt.timedelta(hours=1),
+        description="Every meter's last hour through the usage detectors (control charts).",
+    ),
+    Schedule(
+        name="metering.check_power_quality",
+        task="metering.anomaly_tasks.check_power_quality",
+        every=dt.timedelta(hours=1),
+        description="Voltage, frequency, power factor and phase balance of the last hour.",
+    ),
+    Schedule(
+        name="metering.check_outages",
+        task="metering.anomaly_tasks.check_outages",
+        every=dt.timedelta(minutes=5),
+        description="Open, follow and end outage incidents (many meters of a site at once).",
+    ),
+    Schedule(
+        name="metering.escalate_alerts",
+        task="metering.anomaly_tasks.escalate_alerts",
+        every=dt.timedelta(minutes=5),
+        description="Alerts nobody acknowledged in time go to the next level of managers.",
+    ),
     Schedule(
         name="notifications.release_deferred",
         task="notifications.tasks.release_deferred",
@@ -82,6 +109,31 @@ TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def declared() -> tuple[Schedule, ...]:
+    """Metering's schedules and every other app's, from its ``<app>.schedules`` module.
+
+    Another app declares ``SCHEDULES`` there as a tuple of dicts with ``name`` (starting
+    with the app's label and a dot), ``task``, ``every`` (a timedelta) and
+    ``description``. Metering imports no app above it: the modules are found by name.
+    """
+    found = list(SCHEDULES)
+    for config in apps.get_app_configs():
+        module_name = f"{config.name}.schedules"
+        if config.name == "metering" or importlib.util.find_spec(config.name) is None:
+            continue
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        for entry in importlib.import_module(module_name).SCHEDULES:
+            if not entry["name"].startswith(f"{config.label}."):
+                raise ValueError(f"{entry['name']} must start with {config.label}.")
+            found.append(Schedule(**entry))
+    return tuple(found)
+
+
+def _prefixes() -> tuple[str, ...]:
+    return tuple(f"{config.label}." for config in apps.get_app_configs())
+
+
 def _interval(every: dt.timedelta) -> IntervalSchedule:
     seconds = int(every.total_seconds())
     found = IntervalSchedule.objects.filter(every=seconds, period=IntervalSchedule.SECONDS).first()
@@ -104,8 +156,14 @@ def ensure_templates() -> list[str]:
 
 
 @transaction.atomic
-def sync(schedules: tuple[Schedule, ...] = SCHEDULES) -> dict[str, list[str]]:
-    """Load ``schedules`` into django-celery-beat; returns names by what happened to them."""
+def sync(schedules: tuple[Schedule, ...] | None = None) -> dict[str, list[str]]:
+    """Load ``schedules`` (default: :func:`declared`) into django-celery-beat.
+
+    Returns names by what happened to them. Entries of our apps (named ``<label>.``)
+    that are no longer declared are disabled.
+    """
+    if schedules is None:
+        schedules = declared()
     report: dict[str, list[str]] = {
         "created": [],
         "updated": [],
@@ -137,10 +195,9 @@ def sync(schedules: tuple[Schedule, ...] = SCHEDULES) -> dict[str, list[str]]:
             report["updated"].append(schedule.name)
         else:
             report["unchanged"].append(schedule.name)
-    declared = {s.name for s in schedules}
-    stale = PeriodicTask.objects.filter(name__startswith=PREFIX, enabled=True).exclude(
-        name__in=declared
-    )
+    names = {s.name for s in schedules}
+    ours = PeriodicTask.objects.filter(enabled=True).exclude(name__in=names)
+    stale = [t for t in ours if t.name.startswith(_prefixes())]
     for task in stale:
         task.enabled = False
         task.save()  # through save(), so a running beat notices

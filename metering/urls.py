@@ -6,6 +6,7 @@ app_name = "metering"
 urlpatterns = [
     path("", include("metering.portal_urls")),
     path("", include("metering.history_urls")),
+    path("", include("metering.alert_urls")),
     path("meters/", views.meter_list, name="meters"),
     path("meters/new/", views.meter_create, name="meter_create"),
     path("meters/import/", inventory_views.import_upload, name="import"),

@@ -13,6 +13,11 @@ subject reports again, and messages the site's staff about the alerts it opened.
 - When a gateway is silent, or has never been heard from, its meters are not alerted one
   by one: the gateway alert says it for all of them.
 
+Customers hear of it too (non-essential messages, so opt-outs and quiet hours apply):
+the customer a newly silent meter serves gets ``meter_offline``, and the customers whose
+meters are on a newly silent gateway's bus get ``site_outage`` (their meters cannot
+report and the cause is often the site's power). Each alert messages once, when opened.
+
 Messaging is optional: a missing template or a failing backend is logged and the
 check goes on.
 """
@@ -26,12 +31,13 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from customers.models import Customer
 from mcoms.core import clock
 from mcoms.core.models import Site, User
 from mcoms.core.roles import Role
 from mcoms.core.selectors import staff_of_site
 from metering.lifecycle import ON_BUS
-from metering.models import Alert, BusSlot, Gateway
+from metering.models import Alert, BusSlot, Gateway, Incident, MeterAssignment
 from notifications.models import Channel
 from notifications.services import TemplateMissing, send_message
 
@@ -43,6 +49,12 @@ NEVER_HEARD_GRACE = dt.timedelta(days=1)
 NOTIFY_ROLES = {Role.SITE_MANAGER, Role.FIELD_SUPERVISOR}
 METER_TEMPLATE = "meter_not_reporting"
 GATEWAY_TEMPLATE = "gateway_silent"
+CUSTOMER_METER_TEMPLATE = "meter_offline"
+CUSTOMER_OUTAGE_TEMPLATE = "site_outage"
+OUTAGE_REASON = "our equipment at the site stopped reporting"
+# The outage message names a time the customer may expect power back: this long after
+# the gateway went silent, in the site's time. Staff may reword the template.
+OUTAGE_EXPECTED_WITHIN = dt.timedelta(hours=4)
 LISTED_IN_MESSAGE = 10
 
 
@@ -55,6 +67,7 @@ class WatchResult:
     silent_meters: int = 0
     silent_gateways: int = 0
     messages: int = 0
+    customer_messages: int = 0
 
     def as_dict(self) -> dict:
         """Counts, for the task's log."""
@@ -64,6 +77,7 @@ class WatchResult:
             "silent_meters": self.silent_meters,
             "silent_gateways": self.silent_gateways,
             "messages": self.messages,
+            "customer_messages": self.customer_messages,
         }
 
 
@@ -234,7 +248,8 @@ def _address_of(user: User) -> tuple[str, str] | None:
     return None
 
 
-def _send(user: User, template: str, context: dict, about: str, site: Site) -> bool:
+def tell_staff(user: User, template: str, context: dict, about: str, site: Site) -> bool:
+    """Message one staff member (SMS, else email); False when not sent. Never raises."""
     address = _address_of(user)
     if address is None:
         return False
@@ -300,20 +315,121 @@ def notify(alerts: list[Alert]) -> int:
             jobs.append((METER_TEMPLATE, context, f"metering.alert:{meters[0].pk}"))
         for template, context, about in jobs:
             for user in staff:
-                sent += _send(user, template, context, about, site)
+                sent += tell_staff(user, template, context, about, site)
     return sent
 
 
-def check_missing(*, now: dt.datetime | None = None, notify_staff: bool = True) -> WatchResult:
+def _tell_customer(
+    customer: Customer, template: str, context: dict, about: str, now: dt.datetime
+) -> bool:
+    try:
+        with transaction.atomic():
+            send_message(
+                to=customer.phone,
+                template=template,
+                context=context,
+                language=customer.language,
+                about=about,
+                site_id=customer.site_id,
+                now=now,
+                timezone=customer.site.timezone,
+            )
+    except TemplateMissing:
+        log.info("no %s template: customer %s not told about %s", template, customer.pk, about)
+        return False
+    except Exception:
+        log.exception("messaging customer %s about %s failed", customer.pk, about)
+        return False
+    return True
+
+
+def notify_customers(alerts: list[Alert], now: dt.datetime) -> int:
+    """Tell the customers affected by newly opened alerts; returns messages queued.
+
+    A silent meter's current customer gets ``meter_offline``; the customers served by
+    the meters on a silent gateway's bus get ``site_outage`` (once per customer and
+    gateway; not for a gateway never heard from). Closed accounts and customers without
+    a phone are left out.
+    """
+    meter_alerts = {a.meter_id: a for a in alerts if a.kind == Alert.Kind.MISSING_READS}
+    # A gateway never heard from is not yet in service: its silence is no outage.
+    gateway_alerts = {
+        a.gateway_id: a
+        for a in alerts
+        if a.kind == Alert.Kind.GATEWAY_SILENT and a.details.get("last_heartbeat_at")
+    }
+    if not meter_alerts and not gateway_alerts:
+        return 0
+    on_bus = BusSlot.objects.filter(end__isnull=True, gateway_id__in=gateway_alerts).values_list(
+        "meter_id", "gateway_id"
+    )
+    gateway_of = dict(on_bus)
+    served = (
+        MeterAssignment.objects.filter(end__isnull=True)
+        .filter(meter_id__in=set(meter_alerts) | set(gateway_of))
+        .exclude(customer__status=Customer.Status.CLOSED)
+        .exclude(customer__phone="")
+        .select_related("customer__site", "meter")
+    )
+    sent = 0
+    told: set[tuple[int, int]] = set()
+    for assignment in served:
+        customer = assignment.customer
+        alert = meter_alerts.get(assignment.meter_id)
+        if alert is not None:
+            last = dt.datetime.fromisoformat(alert.details["last_reading_at"])
+            context = {
+                "name": customer.first_name,
+                "account": customer.account_number,
+                "meter": assignment.meter.serial,
+                "since": f"{last.astimezone(customer.site.zone):%d %b %H:%M}",
+            }
+            about = f"metering.alert:{alert.pk}"
+            sent += _tell_customer(customer, CUSTOMER_METER_TEMPLATE, context, about, now)
+        gateway_id = gateway_of.get(assignment.meter_id)
+        if gateway_id is not None and (customer.pk, gateway_id) not in told:
+            told.add((customer.pk, gateway_id))
+            alert = gateway_alerts[gateway_id]
+            back = (now + OUTAGE_EXPECTED_WITHIN).astimezone(customer.site.zone)
+            context = {
+                "site": customer.site.name,
+                "reason": OUTAGE_REASON,
+                "expected_back": f"{back:%H:%M}",
+            }
+            about = f"metering.alert:{alert.pk}"
+            sent += _tell_customer(customer, CUSTOMER_OUTAGE_TEMPLATE, context, about, now)
+    return sent
+
+
+def _outside_incidents(alerts: list[Alert]) -> list[Alert]:
+    """The alerts whose meter is not covered by an open outage incident."""
+    covered = set(
+        Incident.meters.through.objects.filter(incident__ended_at__isnull=True).values_list(
+            "meter_id", flat=True
+        )
+    )
+    return [a for a in alerts if a.meter_id is None or a.meter_id not in covered]
+
+
+def check_missing(
+    *, now: dt.datetime | None = None, notify_staff: bool = True, notify_affected: bool = True
+) -> WatchResult:
     """Open, keep or resolve missing-read and silent-gateway alerts as of ``now``."""
     at = clock.resolve(now)
     result = WatchResult()
     gateways = gateway_states(at)
     meters = meter_states(at)
     _update_alerts(at, gateways, meters, result)
-    if notify_staff and result.opened:
+    # A meter inside an open outage incident is told about once, by the incident.
+    tell = _outside_incidents(result.opened)
+    if notify_staff and tell:
         try:
-            result.messages = notify(result.opened)
+            result.messages = notify(tell)
         except Exception:
             log.exception("messaging about missing reads failed")
+    if notify_affected and tell:
+        try:
+            result.customer_messages = notify_customers(tell, at)
+        except Exception:
+            log.exception("messaging customers about missing reads failed")
     return result

@@ -2,7 +2,7 @@
 (tokens, batches, heartbeats, commands, discoveries) and the meter data
 (readings, quarantine, rollups)."""
 
-from metering.models.alerts import Alert
+from metering.models.alerts import Alert, Incident, SiteWatchSettings
 from metering.models.edge import (
     BusSlot,
     Discovery,
@@ -31,6 +31,7 @@ __all__ = [
     "Gateway",
     "GatewayToken",
     "HourlyUsage",
+    "Incident",
     "Meter",
     "MeterAssignment",
     "MeterComms",
@@ -39,4 +40,5 @@ __all__ = [
     "Reading",
     "ReadingPartition",
     "SiteDailyUsage",
+    "SiteWatchSettings",
 ]

@@ -123,6 +123,23 @@ def test_opening_messages_the_sites_managers_and_supervisors(quiet_three, org, t
     assert Message.objects.get(channel="email").subject == "Block A: 1 meter not reporting"
 
 
+def test_a_meter_inside_an_open_outage_incident_is_not_messaged_again(
+    quiet_three, org, templates
+):
+    from metering.models import Incident, Meter
+
+    org.supervisor.phone = "+256772000111"
+    org.supervisor.save()
+    silent = Meter.objects.get(slots__gateway=quiet_three.gateway, slots__address=100)
+    incident = Incident.objects.create(site=quiet_three.gateway.site, started_at=NOW - MINUTE)
+    incident.meters.add(silent)
+
+    result = watch.check_missing(now=NOW)
+
+    assert [a.meter_id for a in result.opened] == [silent.pk]  # the alert still opens
+    assert result.messages == 0 and not Message.objects.exists()  # the incident told them
+
+
 def test_messaging_failures_never_block_the_check(quiet_three, monkeypatch, caplog):
     # No templates at all: the alert opens, nobody is messaged, the reason is logged.
     result = watch.check_missing(now=NOW)
@@ -234,11 +251,15 @@ def test_the_check_is_registered_with_celery_beat_every_five_minutes(db):
     report = schedules.sync()
 
     task = PeriodicTask.objects.get(name="metering.check_missing_reads")
-    assert report["created"] == [
-        "metering.check_missing_reads",
-        "metering.ensure_reading_partitions",
+    declared = [s.name for s in schedules.declared()]
+    assert report["created"] == declared
+    # Metering's own, then every other app's from its <app>.schedules module.
+    assert declared[:2] == ["metering.check_missing_reads", "metering.ensure_reading_partitions"]
+    assert {
         "notifications.release_deferred",
-    ]
+        "billing.start_due_runs",
+        "notifications.send_due_broadcasts",
+    } <= set(declared)
     assert task.task == "metering.watch_tasks.check_missing_reads" and task.task in app.tasks
     assert partition_tasks.ensure_reading_partitions.name in app.tasks
     assert task.enabled and task.crontab is None
@@ -251,14 +272,13 @@ def test_the_check_is_registered_with_celery_beat_every_five_minutes(db):
 def test_syncing_again_changes_nothing_and_corrects_drift(db):
     schedules.sync()
     again = schedules.sync()
-    assert again["unchanged"] == [
-        "metering.check_missing_reads",
-        "metering.ensure_reading_partitions",
-        "notifications.release_deferred",
-    ]
+    declared = schedules.declared()
+    assert again["unchanged"] == [s.name for s in declared]
     assert again["created"] == again["updated"] == again["templates"] == []
-    assert PeriodicTask.objects.filter(name__startswith="metering.").count() == 2
-    assert IntervalSchedule.objects.count() == 3  # five minutes, a day, a minute
+    assert PeriodicTask.objects.filter(name__startswith="metering.").count() == len(
+        [s for s in declared if s.name.startswith("metering.")]
+    )
+    assert IntervalSchedule.objects.count() == len({s.every for s in declared})
 
     task = PeriodicTask.objects.get(name="metering.check_missing_reads")
     task.enabled = False

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SteeringConfig(AppConfig):
+    name = "metering.steering"
+    label = "steering"
+    verbose_name = "Steering"
