@@ -295,6 +295,44 @@ EVENTS: tuple[Event, ...] = (
         },
     ),
     Event(
+        key="token_issued",
+        title="Prepaid token issued",
+        audience="customer",
+        essential=True,
+        channels=(SMS,),
+        variables=("name", "account", "currency", "token", "kwh", "meter", "summary"),
+        sample={
+            **_CUSTOMER,
+            "token": "1234 5678 9012 3456 7890",
+            "kwh": "27.6",
+            "meter": "47001234567",
+            "summary": "UGX 20,000 = 27.6 kWh",
+        },
+        defaults={
+            "en": {
+                SMS: (
+                    "",
+                    "{{ name }}, your token for meter {{ meter }}: {{ token }} "
+                    "({{ kwh }} kWh). It is also sent to your meter.",
+                )
+            },
+            "sw": {
+                SMS: (
+                    "",
+                    "{{ name }}, tokeni ya mita {{ meter }}: {{ token }} ({{ kwh }} kWh). "
+                    "Imetumwa pia kwenye mita yako.",
+                )
+            },
+            "lg": {
+                SMS: (
+                    "",
+                    "{{ name }}, token ya mita {{ meter }}: {{ token }} ({{ kwh }} kWh). "
+                    "Era eweerezeddwa ku mita yo.",
+                )
+            },
+        },
+    ),
+    Event(
         key="abnormal_usage",
         title="Abnormal usage",
         audience="customer",

@@ -110,7 +110,7 @@ def twilio_report(data) -> bool:
     )
 
 
-def _check_secret(secret: str | None) -> None:
+def check_secret(secret: str | None) -> None:
     expected = settings.NOTIFICATIONS_CALLBACK_SECRET
     if not expected:
         if secret is not None:
@@ -135,7 +135,7 @@ def twilio_signature_valid(request: HttpRequest) -> bool:
 @require_POST
 def africastalking_view(request: HttpRequest, secret: str | None = None) -> HttpResponse:
     """Africa's Talking delivery-report endpoint."""
-    _check_secret(secret)
+    check_secret(secret)
     if not request.POST.get("id"):
         return HttpResponse("missing id", status=400)
     if not africastalking_report(request.POST):
@@ -147,7 +147,7 @@ def africastalking_view(request: HttpRequest, secret: str | None = None) -> Http
 @require_POST
 def twilio_view(request: HttpRequest, secret: str | None = None) -> HttpResponse:
     """Twilio status-callback endpoint; refuses anything not signed by Twilio."""
-    _check_secret(secret)
+    check_secret(secret)
     if not twilio_signature_valid(request):
         log.warning("Twilio status callback with a missing or wrong signature refused")
         return HttpResponseForbidden("bad signature")

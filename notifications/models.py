@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -189,3 +190,57 @@ class QuietHours(models.Model):
     def __str__(self) -> str:
         where = f"site {self.site_id}" if self.site_id is not None else "all sites"
         return f"{where}: {self.start:%H:%M}-{self.end:%H:%M} {self.timezone}"
+
+
+class Broadcast(models.Model):
+    """A message staff send to a group (one customer, a site, an arrears group, field staff).
+
+    The audience is stored as a kind and its parameters (``site_id`` and, per kind, a
+    customer or a minimum amount owed) and resolved when sending starts; each recipient
+    gets one ``staff_broadcast`` message. Ids are plain integers: the messaging core
+    depends on no other app (the audience queries live in ``notifications.broadcasts``).
+    """
+
+    class Audience(models.TextChoices):
+        CUSTOMER = "customer", "One customer"
+        SITE = "site", "All customers of a site"
+        ARREARS = "arrears", "Customers of a site owing more than an amount"
+        AGENTS = "agents", "Field agents of a site"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    site_id = models.IntegerField(db_index=True)
+    audience = models.CharField(max_length=10, choices=Audience.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="customer_id, min_amount")
+    description = models.CharField(max_length=300, help_text="Who it goes to, in words")
+    body = models.TextField()
+    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="Empty: at once")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    total = models.PositiveIntegerField(default=0, help_text="Recipients when sending started")
+    processed = models.PositiveIntegerField(default=0, help_text="Recipients handled so far")
+    queued = models.PositiveIntegerField(default=0, help_text="Messages queued")
+    skipped = models.PositiveIntegerField(default=0, help_text="Opted out or no phone")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress while sending (a stalled send resumes)"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Broadcast {self.pk} to {self.description}"
+
+    @property
+    def about(self) -> str:
+        """The ``about`` of each message this broadcast sends."""
+        return f"notifications.broadcast:{self.pk}"

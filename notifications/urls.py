@@ -6,7 +6,7 @@ answer; without it, only the plain ones do.
 
 from django.urls import path
 
-from notifications import delivery_reports, template_views
+from notifications import broadcast_views, delivery_reports, template_views
 
 app_name = "notifications"
 
@@ -30,4 +30,8 @@ urlpatterns = [
         template_views.template_edit,
         name="template-edit",
     ),
+    path("broadcasts/", broadcast_views.broadcast_list, name="broadcast-list"),
+    path("broadcasts/new/", broadcast_views.broadcast_new, name="broadcast-new"),
+    path("broadcasts/<int:pk>/", broadcast_views.broadcast_detail, name="broadcast-detail"),
+    path("broadcasts/<int:pk>/cancel/", broadcast_views.broadcast_cancel, name="broadcast-cancel"),
 ]

@@ -51,7 +51,7 @@ class Answer:
 class FakeProvider:
     """A provider's API on a local port; subclasses answer its calls."""
 
-    slow_seconds = 0.6
+    slow_seconds = 2.5
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []

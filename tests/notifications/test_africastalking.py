@@ -27,7 +27,7 @@ def fake(settings):
     settings.AFRICASTALKING_USERNAME = "mcoms"
     settings.AFRICASTALKING_API_KEY = "at-key-123"
     settings.AFRICASTALKING_SENDER_ID = "MCOMS"
-    settings.SMS_PROVIDER_TIMEOUT = 0.3
+    settings.SMS_PROVIDER_TIMEOUT = 1.5
     settings.NOTIFICATIONS_CALLBACK_SECRET = ""
     yield server
     server.close()

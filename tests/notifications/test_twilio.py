@@ -29,7 +29,7 @@ def fake(settings):
     settings.TWILIO_ACCOUNT_SID = SID
     settings.TWILIO_AUTH_TOKEN = "tw-token-abc"
     settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.SMS_PROVIDER_TIMEOUT = 0.3
+    settings.SMS_PROVIDER_TIMEOUT = 1.5
     settings.NOTIFICATIONS_PUBLIC_URL = ""
     settings.NOTIFICATIONS_CALLBACK_SECRET = ""
     yield server

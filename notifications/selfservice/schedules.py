@@ -1,0 +1,14 @@
+"""Self-service's periodic tasks (loaded by ``manage.py sync_schedules``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+SCHEDULES = (
+    dict(
+        name="selfservice.purge_sessions",
+        task="notifications.selfservice.tasks.purge_sessions",
+        every=dt.timedelta(hours=6),
+        description="Forget USSD sessions older than two days (a session lasts minutes).",
+    ),
+)
