@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from customers.models import Customer, ServiceRequest
+from mcoms.core.selectors import staff_of_site
 
 
 class CustomerForm(forms.ModelForm):
@@ -67,6 +68,17 @@ class ServiceRequestForm(forms.ModelForm):
 
     def _post_clean(self):
         pass
+
+
+class RequestAssignForm(forms.Form):
+    """Who handles a request, chosen among the staff of its site, and by when."""
+
+    assigned_to = forms.ModelChoiceField(queryset=None, required=False, label="Assign to")
+    due_on = forms.DateField(required=False, label="Due by")
+
+    def __init__(self, *args, site, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assigned_to"].queryset = staff_of_site(site)
 
 
 class RequestStatusForm(forms.Form):

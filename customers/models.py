@@ -27,7 +27,7 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     phone = models.CharField(max_length=16, db_index=True, help_text="E.164")
-    alt_phone = models.CharField(max_length=16, blank=True, help_text="E.164")
+    alt_phone = models.CharField(max_length=16, blank=True, db_index=True, help_text="E.164")
     email = models.EmailField(blank=True)
     id_number = models.CharField("ID document number", max_length=40, blank=True)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="customers")
@@ -114,6 +114,15 @@ class ServiceRequest(models.Model):
         "billing.ServicePackage", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     channel = models.CharField(max_length=16, default="web")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_requests",
+        help_text="The staff member (usually a field agent of the site) handling it",
+    )
+    due_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

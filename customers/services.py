@@ -13,6 +13,7 @@ from customers.models import Customer, CustomerStatusChange, ServiceRequest, Ser
 from customers.phones import normalise_phone
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, Site
+from mcoms.core.selectors import staff_of_site
 from notifications import services as messaging
 
 log = logging.getLogger(__name__)
@@ -297,19 +298,100 @@ def service_request_transition(
         and request.kind == ServiceRequest.Kind.PACKAGE_CHANGE
     ):
         customer_update(customer=request.customer, package=request.requested_package)
+    _notify(
+        request.customer,
+        "service_request_update",
+        {
+            "name": request.customer.first_name,
+            "account": request.customer.account_number,
+            "reference": request_reference(request),
+            "status": request.get_status_display().lower(),
+            "note": note.strip(),
+        },
+        about=f"customers.servicerequest:{request.pk}",
+    )
     return request
 
 
-def _notify(customer: Customer, template: str, context: dict) -> None:
-    """Message the customer; a missing template or backend never blocks the change."""
+@transaction.atomic
+def service_request_assign(
+    *, request: ServiceRequest, to, due_on=None, now: datetime | None = None
+) -> ServiceRequest:
+    """Give a request to a staff member of its site (audited); they get a ``staff_assignment``.
+
+    ``to`` must be staff who may act on the request's site; ``None`` takes it back.
+    """
+    request = (
+        ServiceRequest.objects.select_for_update()
+        .select_related("customer__site")
+        .get(pk=request.pk)
+    )
+    site = request.customer.site
+    if to is not None and not staff_of_site(site).filter(pk=to.pk).exists():
+        raise ValidationError(f"{to.get_full_name() or to.get_username()} does not work on {site}.")
+    before = audit.snapshot(request, ["assigned_to", "due_on"])
+    request.assigned_to, request.due_on = to, due_on
+    request.updated_at = clock.resolve(now)
+    request.save(update_fields=["assigned_to", "due_on", "updated_at"])
+    audit.record(
+        AuditEvent.Action.UPDATE,
+        request,
+        before=before,
+        after=audit.snapshot(request, ["assigned_to", "due_on"]),
+        site=site.pk,
+        note=f"assigned to {to.get_username()}" if to else "assignment taken back",
+    )
+    if to is not None:
+        _tell_assignee(request, to)
+    return request
+
+
+def _tell_assignee(request: ServiceRequest, to) -> None:
+    """The ``staff_assignment`` message, by SMS when they have a phone; never blocks."""
+    if not to.phone:
+        log.info("assignee %s has no phone; request %s not messaged", to.pk, request.pk)
+        return
+    customer = request.customer
+    try:
+        messaging.send_message(
+            to=to.phone,
+            template="staff_assignment",
+            context={
+                "name": to.first_name or to.get_username(),
+                "task": f"{request.get_kind_display().lower()} {request_reference(request)}",
+                "customer_name": f"{customer.first_name} {customer.last_name[:1]}.".strip(),
+                "site": customer.site.name,
+                "due": f"{request.due_on:%d %b}" if request.due_on else "soon",
+            },
+            about=f"customers.servicerequest:{request.pk}",
+            site_id=customer.site_id,
+            timezone=customer.site.timezone,
+        )
+    except messaging.TemplateMissing:
+        log.info("no staff_assignment template; request %s assignee not messaged", request.pk)
+
+
+def request_reference(request: ServiceRequest) -> str:
+    """How a customer is told of their request: ``SR-<number>``."""
+    return f"SR-{request.pk}"
+
+
+def _notify(customer: Customer, template: str, context: dict, about: str = "") -> None:
+    """Message the customer; a missing template or backend never blocks the change.
+
+    Delivery starts after the change commits (a rolled-back change sends nothing).
+    """
+    if not customer.phone:
+        return
     try:
         messaging.send_message(
             to=customer.phone,
             template=template,
             context=context,
             language=customer.language,
-            about=f"customers.customer:{customer.pk}",
+            about=about or f"customers.customer:{customer.pk}",
             site_id=customer.site_id,
+            timezone=customer.site.timezone,
         )
     except messaging.TemplateMissing:
         log.info("no %s template; customer %s not messaged", template, customer.pk)

@@ -12,5 +12,6 @@ urlpatterns = [
     path("customers/<int:pk>/requests/new/", views.request_create, name="request_create"),
     path("requests/", views.request_list, name="requests"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("requests/<int:pk>/assign/", views.request_assign, name="request_assign"),
     path("portal/", portal.home, name="portal"),
 ]

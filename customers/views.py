@@ -8,13 +8,22 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from customers import selectors, services
-from customers.forms import CustomerForm, RequestStatusForm, ServiceRequestForm, StatusForm
+from customers.forms import (
+    CustomerForm,
+    RequestAssignForm,
+    RequestStatusForm,
+    ServiceRequestForm,
+    StatusForm,
+)
 from customers.models import Customer, ServiceRequest
 from mcoms.core.permissions import require
-from mcoms.core.roles import Cap
-from mcoms.core.selectors import can_on_site, sites_visible_to
+from mcoms.core.roles import FIELD, MANAGERS, Cap
+from mcoms.core.selectors import can_on_site, sites_visible_to, staff_of_site
+
+FIELD_AND_MANAGERS = set(FIELD | MANAGERS)
 
 
 def _customer(request: HttpRequest, pk: int) -> Customer:
@@ -82,6 +91,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status_form": StatusForm(initial={"status": customer.status}),
         "can_edit": can_on_site(request.user, Cap.CUSTOMERS_EDIT, customer.site_id),
         "can_status": can_on_site(request.user, Cap.CUSTOMERS_STATUS, customer.site_id),
+        "can_billing": can_on_site(request.user, Cap.BILLING_VIEW, customer.site_id),
     }
     return render(request, "customers/detail.html", context)
 
@@ -165,9 +175,33 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("customers:request", pk=pk)
     context = {
         "req": service_request,
+        "assignees": staff_of_site(service_request.customer.site, FIELD_AND_MANAGERS),
         "events": service_request.events.all(),
         "form": form,
         "next_statuses": sorted(services.REQUEST_TRANSITIONS.get(service_request.status, ())),
         "can_handle": can_on_site(request.user, Cap.REQUESTS_HANDLE, site_id),
     }
     return render(request, "customers/request_detail.html", context)
+
+
+@login_required
+@require_POST
+def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give the request to a field agent (or another staff member) of its site."""
+    service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+    require(request.user, Cap.REQUESTS_HANDLE, service_request.customer.site_id)
+    form = RequestAssignForm(request.POST, site=service_request.customer.site)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect("customers:request", pk=pk)
+    try:
+        services.service_request_assign(
+            request=service_request,
+            to=form.cleaned_data["assigned_to"],
+            due_on=form.cleaned_data["due_on"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Assignment saved.")
+    return redirect("customers:request", pk=pk)

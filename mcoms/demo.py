@@ -10,9 +10,12 @@ after real use.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 import random
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import transaction
 
 from billing import services as billing_services
@@ -168,7 +171,25 @@ def load(*, seed: int = 7, customers_per_site: int = 25, now: dt.datetime | None
             last_name=owner.last_name,
         )
         customer_services.customer_link_user(customer=owner, user=portal_user)
+        for module in _app_demo_modules():
+            module.load(now=at, rng=rng)
     return True
+
+
+def _app_demo_modules() -> list:
+    """Each app's ``<app>.demo`` module (with ``load(now=, rng=)``), in INSTALLED_APPS order.
+
+    The apps above the core add their own demo data (tariffs, bills, payments) this way;
+    the core imports none of them by name.
+    """
+    found = []
+    for config in apps.get_app_configs():
+        name = f"{config.name}.demo"
+        if config.name.startswith("mcoms") or importlib.util.find_spec(config.name) is None:
+            continue
+        if importlib.util.find_spec(name) is not None:
+            found.append(importlib.import_module(name))
+    return found
 
 
 def _organisation() -> tuple[list[Site], dict[str, Cluster], dict[str, Region]]:

@@ -82,8 +82,13 @@ INSTALLED_APPS = [
     "notifications",
     "customers",
     "metering",
+    "metering.steering",
     "billing",
+    "billing.prepaid",
+    "billing.payments",
+    "billing.collections",
     "fieldops",
+    "notifications.selfservice",
     "mcoms.dashboard",
 ]
 
@@ -136,6 +141,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
 AUTHENTICATION_BACKENDS = ["mcoms.core.backends.RoleBackend"]
+# Django's hashers, and the one of USSD PINs (notifications/selfservice/hashers.py).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "notifications.selfservice.hashers.PinScryptHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -200,7 +215,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Task modules other than <app>.tasks, which autodiscovery finds by itself.
-CELERY_IMPORTS = ("metering.watch_tasks", "metering.partition_tasks")
+CELERY_IMPORTS = (
+    "metering.watch_tasks",
+    "metering.partition_tasks",
+    "metering.anomaly_tasks",
+    "billing.charge_tasks",
+    "billing.supply_tasks",
+    "notifications.broadcasts",
+)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -211,6 +233,16 @@ EMAIL_MESSAGE_BACKEND = env(
     "EMAIL_MESSAGE_BACKEND", "notifications.backends.email.DjangoEmailBackend"
 )
 PAYMENT_BACKEND = env("PAYMENT_BACKEND", "console")
+if PAYMENT_BACKEND not in {"console", "live"}:
+    raise ImproperlyConfigured(
+        f"PAYMENT_BACKEND must be 'console' or 'live', not {PAYMENT_BACKEND!r}"
+    )
+if PRODUCTION and PAYMENT_BACKEND == "console":
+    # The console provider marks every request paid without any money moving.
+    raise ImproperlyConfigured(
+        "The production profile needs PAYMENT_BACKEND=live: the console backend marks "
+        "every payment request paid without money moving"
+    )
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -285,3 +317,58 @@ NOTIFICATIONS_CALLBACK_SECRET = env("NOTIFICATIONS_CALLBACK_SECRET", "")
 # The public https://host this site is reached at: Twilio is told to send status
 # callbacks there, and its signatures are checked against that URL.
 NOTIFICATIONS_PUBLIC_URL = env("NOTIFICATIONS_PUBLIC_URL", "")
+# The password hasher of customers' USSD PINs (an algorithm of PASSWORD_HASHERS).
+USSD_PIN_HASHER = env("USSD_PIN_HASHER", "scrypt_pin")
+
+# --- Payment providers (billing.payments) ---------------------------------------------------
+# PAYMENT_BACKEND (above): "console" completes every request locally (development, demo);
+# "live" speaks to the providers below. Base URLs are settings so tests point them at
+# local fake servers. See docs/payments.md.
+PAYMENT_PROVIDER_TIMEOUT = float(env("PAYMENT_PROVIDER_TIMEOUT", "15"))
+# Pending requests are polled every few minutes and expire after this many minutes.
+PAYMENT_REQUEST_EXPIRY_MINUTES = int(env("PAYMENT_REQUEST_EXPIRY_MINUTES", "30"))
+# A secret path segment for the providers' callbacks: /payments/callback/<secret>/mtn/.
+PAYMENT_CALLBACK_SECRET = env("PAYMENT_CALLBACK_SECRET", "")
+# The public https://host the providers reach us at (callback and return URLs).
+PAYMENT_PUBLIC_URL = env("PAYMENT_PUBLIC_URL", "http://127.0.0.1:8000")
+# Mobile-money network by the national number's first digits (Uganda); others: the default.
+PAYMENT_MTN_PREFIXES = env_list("PAYMENT_MTN_PREFIXES", "77,78,76,39")
+PAYMENT_AIRTEL_PREFIXES = env_list("PAYMENT_AIRTEL_PREFIXES", "70,75,74,20")
+PAYMENT_DEFAULT_PROVIDER = env("PAYMENT_DEFAULT_PROVIDER", "mtn")
+# Fees charged to the customer on top of what reaches their account, shown before they pay
+# and on the receipt: "provider:flat:percent" items, e.g. "pesapal:0:3.5". None by default.
+PAYMENT_CUSTOMER_FEES = env_list("PAYMENT_CUSTOMER_FEES", "")
+MTN_MOMO_BASE_URL = env("MTN_MOMO_BASE_URL", "https://sandbox.momodeveloper.mtn.com")
+MTN_MOMO_TARGET_ENVIRONMENT = env("MTN_MOMO_TARGET_ENVIRONMENT", "sandbox")
+MTN_MOMO_SUBSCRIPTION_KEY = env("MTN_MOMO_SUBSCRIPTION_KEY", "")
+MTN_MOMO_API_USER = env("MTN_MOMO_API_USER", "")
+MTN_MOMO_API_KEY = env("MTN_MOMO_API_KEY", "")
+AIRTEL_BASE_URL = env("AIRTEL_BASE_URL", "https://openapiuat.airtel.africa")
+AIRTEL_CLIENT_ID = env("AIRTEL_CLIENT_ID", "")
+AIRTEL_CLIENT_SECRET = env("AIRTEL_CLIENT_SECRET", "")
+AIRTEL_COUNTRY = env("AIRTEL_COUNTRY", "UG")
+PESAPAL_BASE_URL = env("PESAPAL_BASE_URL", "https://cybqa.pesapal.com/pesapalv3/api")
+PESAPAL_CONSUMER_KEY = env("PESAPAL_CONSUMER_KEY", "")
+PESAPAL_CONSUMER_SECRET = env("PESAPAL_CONSUMER_SECRET", "")
+# The IPN id Pesapal gave for our notification URL; empty: registered on first use.
+PESAPAL_IPN_ID = env("PESAPAL_IPN_ID", "")
+
+# --- Calin AMI (metering.steering) ------------------------------------------------------------
+# The head-end of the Calin smart meters: relay commands, remote reads, daily kWh, prepaid
+# tokens. The base URL is a setting so tests and the demo point it at a local fake server.
+CALIN_BASE_URL = env("CALIN_BASE_URL", "https://ami.calinhost.com/api")
+CALIN_COMPANY = env("CALIN_COMPANY", "")
+CALIN_USER = env("CALIN_USER", "")
+CALIN_PASSWORD = env("CALIN_PASSWORD", "")
+# The POS (vending) user and its second, vending password.
+CALIN_POS_USER = env("CALIN_POS_USER", "")
+CALIN_POS_PASSWORD = env("CALIN_POS_PASSWORD", "")
+CALIN_POS_VEND_PASSWORD = env("CALIN_POS_VEND_PASSWORD", "")
+# Not in Calin's public contract (UNVERIFIED): where the POS purchase history is asked for.
+CALIN_POS_HISTORY_PATH = env("CALIN_POS_HISTORY_PATH", "/POS_PurchaseHistory")
+CALIN_TIMEOUT = float(env("CALIN_TIMEOUT", "20"))
+# Task-and-poll: the first poll after this many seconds, give up after this many.
+CALIN_FIRST_POLL_SECONDS = int(env("CALIN_FIRST_POLL_SECONDS", "15"))
+CALIN_POLL_SECONDS = int(env("CALIN_POLL_SECONDS", "30"))
+CALIN_GIVE_UP_SECONDS = int(env("CALIN_GIVE_UP_SECONDS", "900"))
+CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))

@@ -1,5 +1,6 @@
 """Run the whole embedded platform in one terminal: web server, Celery worker, Celery beat,
-and the demo site's edge agent polling a simulated RS485 bus through the real edge API.
+the demo site's edge agent polling a simulated RS485 bus through the real edge API, and,
+unless ``CALIN_BASE_URL`` points at a real one, a fake Calin head-end for relays and tokens.
 
 ``make run`` calls this after migrating and loading the demo. Ctrl-C (or any one
 process dying) stops every process it started.
@@ -72,6 +73,28 @@ def edge_commands(port: int, env: dict) -> dict[str, list[str]]:
     }
 
 
+def calin_command(env: dict) -> dict[str, list[str]]:
+    """The demo's fake Calin head-end on a free port, and its address for the others.
+
+    Left out when the environment already names a head-end (``CALIN_BASE_URL``).
+    """
+    if env.get("CALIN_BASE_URL"):
+        return {}
+    from metering.steering import fake_calin
+
+    port = free_port()
+    env.update(
+        CALIN_BASE_URL=f"http://127.0.0.1:{port}/api",
+        CALIN_COMPANY=fake_calin.COMPANY,
+        CALIN_USER=fake_calin.USER,
+        CALIN_PASSWORD=fake_calin.PASSWORD,
+        CALIN_POS_USER=fake_calin.POS_USER,
+        CALIN_POS_PASSWORD=fake_calin.POS_PASSWORD,
+        CALIN_POS_VEND_PASSWORD=fake_calin.VEND_PASSWORD,
+    )
+    return {"calin": [PYTHON, "-m", "metering.steering.fake_calin", "--port", str(port)]}
+
+
 def stop(procs: dict[str, subprocess.Popen], grace: float = 10.0) -> None:
     for proc in procs.values():
         if proc.poll() is None:
@@ -97,6 +120,8 @@ def main() -> int:
     procs: dict[str, subprocess.Popen] = {}
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
+        for name, cmd in calin_command(env).items():  # first: the others need its address
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
         for name, cmd in commands(args.port).items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
         for name, cmd in edge_commands(args.port, env).items():

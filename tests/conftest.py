@@ -110,6 +110,7 @@ def pytest_configure(config):
 
     # Password hashing is deliberately slow; tests sign in hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.USSD_PIN_HASHER = "md5"
     # Tasks run in-process in tests; a separate worker is exercised by its own test.
     from mcoms.celery import app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 
-from mcoms.core.roles import Cap, Role
+from mcoms.core.roles import FIELD, Cap, Role
 
 # (label, url name, capability or role test)
 _ENTRIES = [
@@ -15,9 +15,27 @@ _ENTRIES = [
     ("Requests", "customers:requests", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
     ("Meters", "metering:meters", lambda u: u.can(Cap.METERS_VIEW)),
     ("Gateways", "metering:gateways", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Alerts", "metering:alerts", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Relay commands", "steering:commands", lambda u: u.can(Cap.METERS_EDIT)),
+    ("Field jobs", "steering:field_jobs", lambda u: u.can(Cap.METERS_FIELD)),
+    # Invoices, agents' cash and settlements are reached from billing runs and payments.
+    ("Billing runs", "billing:run-list", lambda u: u.can(Cap.BILLING_VIEW)),
+    ("Payments", "payments:list", lambda u: u.can(Cap.BILLING_VIEW)),
+    ("Take a payment", "payments:field", lambda u: u.can(Cap.PAYMENTS_RECORD) and u.role in FIELD),
+    ("Prepaid", "prepaid:list", lambda u: u.can(Cap.BILLING_VIEW)),
+    ("Arrears", "collections:arrears", lambda u: u.can(Cap.BILLING_VIEW)),
+    ("Ledger", "collections:ledger", lambda u: u.can(Cap.LEDGER_CLOSE)),
+    (
+        "Tariffs",
+        "billing:tariff-list",
+        lambda u: u.can(Cap.BILLING_VIEW) or u.can(Cap.PACKAGES_MANAGE),
+    ),
+    ("Broadcasts", "notifications:broadcast-list", lambda u: u.can(Cap.MESSAGES_SEND)),
     ("Messages", "notifications:templates", lambda u: u.can(Cap.MESSAGES_VIEW)),
     ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
+    ("My bills", "collections:my_bills", lambda u: u.role == Role.CUSTOMER),
+    ("Pay", "collections:my_pay", lambda u: u.role == Role.CUSTOMER),
 ]
 
 

@@ -159,6 +159,8 @@ class AuditEvent(models.Model):
         TASK = "task", "Background task"
         COMMAND = "command", "Command line"
         IMPORT = "import", "Import"
+        USSD = "ussd", "USSD"
+        SMS = "sms", "SMS"
         SYSTEM = "system", "System"
 
     class Action(models.TextChoices):

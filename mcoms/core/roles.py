@@ -42,10 +42,20 @@ class Cap:
     AUDIT_VIEW = "audit.view"
     MESSAGES_VIEW = "messages.view"
     PACKAGES_MANAGE = "packages.manage"
+    BILLING_VIEW = "billing.view"  # invoices, payments, arrears, statements
+    BILLING_RUN = "billing.run"  # preview and post billing runs, credit notes
+    MONEY_APPROVE = "money.approve"  # second person on refunds, write-offs, tariff changes
+    PAYMENTS_RECORD = "payments.record"  # take cash, start a mobile-money request
+    CASH_RECEIVE = "cash.receive"  # receive agents' cash hand-overs at the office
+    LEDGER_CLOSE = "ledger.close"  # settlements, GL export, period close
+    MESSAGES_SEND = "messages.send"  # staff messaging to customers and agents
 
 
 _ALL_STAFF_VIEW = {Cap.CUSTOMERS_VIEW, Cap.METERS_VIEW}
 _MANAGER_CAPS = _ALL_STAFF_VIEW | {
+    Cap.BILLING_VIEW,
+    Cap.MESSAGES_SEND,
+    Cap.CASH_RECEIVE,
     Cap.CUSTOMERS_EDIT,
     Cap.CUSTOMERS_STATUS,
     Cap.REQUESTS_HANDLE,
@@ -57,18 +67,27 @@ _MANAGER_CAPS = _ALL_STAFF_VIEW | {
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(
-        _MANAGER_CAPS | {Cap.ORG_MANAGE, Cap.PEOPLE_MANAGE, Cap.AUDIT_VIEW, Cap.PACKAGES_MANAGE}
+        _MANAGER_CAPS
+        | {Cap.ORG_MANAGE, Cap.PEOPLE_MANAGE, Cap.AUDIT_VIEW, Cap.PACKAGES_MANAGE}
+        | {Cap.BILLING_RUN, Cap.MONEY_APPROVE, Cap.PAYMENTS_RECORD, Cap.LEDGER_CLOSE}
     ),
     Role.REGIONAL_MANAGER: frozenset(_MANAGER_CAPS | {Cap.AUDIT_VIEW}),
     Role.CLUSTER_MANAGER: frozenset(_MANAGER_CAPS),
     Role.SITE_MANAGER: frozenset(_MANAGER_CAPS),
     Role.BILLING_OFFICER: frozenset(
-        _ALL_STAFF_VIEW | {Cap.CUSTOMERS_STATUS, Cap.MESSAGES_VIEW, Cap.PACKAGES_MANAGE}
+        _ALL_STAFF_VIEW
+        | {Cap.CUSTOMERS_STATUS, Cap.MESSAGES_VIEW, Cap.MESSAGES_SEND, Cap.PACKAGES_MANAGE}
+        | {Cap.BILLING_VIEW, Cap.BILLING_RUN, Cap.MONEY_APPROVE, Cap.PAYMENTS_RECORD}
+        | {Cap.CASH_RECEIVE, Cap.LEDGER_CLOSE}
     ),
     Role.FIELD_SUPERVISOR: frozenset(
-        _ALL_STAFF_VIEW | {Cap.CUSTOMERS_EDIT, Cap.REQUESTS_HANDLE, Cap.METERS_FIELD}
+        _ALL_STAFF_VIEW
+        | {Cap.CUSTOMERS_EDIT, Cap.REQUESTS_HANDLE, Cap.METERS_FIELD, Cap.BILLING_VIEW}
+        | {Cap.PAYMENTS_RECORD, Cap.MESSAGES_SEND}
     ),
-    Role.FIELD_AGENT: frozenset(_ALL_STAFF_VIEW | {Cap.CUSTOMERS_EDIT, Cap.METERS_FIELD}),
+    Role.FIELD_AGENT: frozenset(
+        _ALL_STAFF_VIEW | {Cap.CUSTOMERS_EDIT, Cap.METERS_FIELD, Cap.PAYMENTS_RECORD}
+    ),
     Role.CUSTOMER: frozenset(),
 }
 

@@ -33,9 +33,7 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -46,7 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+from benchkit import SERVER, Gunicorn, admin  # noqa: E402
+
 DB_NAME = "mcoms_bench"
 METERS_PER_GATEWAY = 200
 INTERVALS_PER_BATCH = 5
@@ -61,21 +60,6 @@ ENV = {
     # Rollup tasks are queued in memory and never run: the figures are ingest only.
     "CELERY_BROKER_URL": "memory://",
 }
-
-
-def admin(sql: str) -> None:
-    """Run ``sql`` on the server's maintenance database (create/drop the scratch one)."""
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the organisation, gateways and meters, by bulk inserts ----------------------------------
@@ -199,50 +183,6 @@ def copy_rows(group: dict, stamps: list[tuple[int, dt.datetime]], received: dt.d
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-class Server:
-    """gunicorn serving the platform on a free port, 2 workers."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "mcoms.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **ENV},
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status < 500:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise SystemExit("gunicorn did not start")
-
-    def stop(self) -> None:
-        """Stop the gunicorn this object started."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def post_all(port: int, jobs: list[tuple[str, bytes]], clients: int) -> tuple[float, list]:
     """POST every (token, body) with ``clients`` connections; wall time and latencies."""
     latencies: list[float] = []
@@ -294,7 +234,7 @@ def check(answers: list[dict], expected: int) -> None:
 # --- the two measurements ------------------------------------------------------------------------
 
 
-def rate_against_copy(server: Server, groups: list[dict], batches: int, base: dt.datetime):
+def rate_against_copy(server: Gunicorn, groups: list[dict], batches: int, base: dt.datetime):
     """Part 1: the same batches by COPY, then through the endpoint; print both and the ratio."""
     import psycopg
     from django.db import connection
@@ -364,7 +304,7 @@ def rate_against_copy(server: Server, groups: list[dict], batches: int, base: dt
     )
 
 
-def one_interval_for_all(server: Server, groups: list[dict], base: dt.datetime, clients: int):
+def one_interval_for_all(server: Gunicorn, groups: list[dict], base: dt.datetime, clients: int):
     """Part 2: one batch per gateway, twice; print the time of the second interval."""
     meters = len(groups) * METERS_PER_GATEWAY
     addresses = range(1, METERS_PER_GATEWAY + 1)
@@ -447,7 +387,7 @@ def main() -> int:
             f"{len(wide_groups) * METERS_PER_GATEWAY:,} meters set up in {setup_s:.1f} s"
         )
         connection.close()
-        server = Server()
+        server = Gunicorn(["--workers", "2"], ENV)
         rate_against_copy(server, rate_groups, args.batches, base)
         one_interval_for_all(server, wide_groups, base + dt.timedelta(days=1), args.clients)
         rollup_cost(wide_groups, base + dt.timedelta(days=1))

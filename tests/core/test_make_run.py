@@ -80,10 +80,10 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def query(db: Path, sql: str) -> list[tuple]:
+def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
     # Read-only, so the test never holds a write lock the processes wait on.
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -176,6 +176,9 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(embedded_env,
     manage(embedded_env, "migrate", "--noinput")
     assert "Demo data loaded." in manage(embedded_env, "seed_demo")
     first = counts(db)
+    # What seed_demo queued; once running, the periodic checks the worker runs as beat
+    # starts (outages on the demo sites without a live bus, for one) queue their own.
+    (seeded,) = query(db, "SELECT max(id) FROM notifications_message")[0]
     assert first["customers_customer"] >= 40 and first["core_user"] >= 8
     assert first["notifications_message"] > 0
     assert "already present" in manage(embedded_env, "seed_demo")
@@ -242,17 +245,43 @@ def test_make_run_starts_web_worker_and_beat_and_ctrl_c_stops_them(embedded_env,
         total = first["notifications_message"]
 
         def all_sent():
-            rows = dict(query(db, "SELECT status, count(*) FROM notifications_message GROUP BY 1"))
+            rows = dict(
+                query(
+                    db,
+                    "SELECT status, count(*) FROM notifications_message WHERE id <= ? GROUP BY 1",
+                    (seeded,),
+                )
+            )
             return rows if rows.get("sent") == total else None
 
-        wait_for(all_sent, timeout=30, what=f"the worker to send all {total} queued messages")
+        wait_for(all_sent, timeout=60, what=f"the worker to send all {total} queued messages")
 
-        members = group_members(proc.pid)
+        # The demo's token sale: the worker buys the token from the fake Calin head-end
+        # run.py started, and texts it to the customer.
+        def token_issued():
+            rows = query(
+                db,
+                "SELECT t.token FROM prepaid_tokenpurchase t WHERE t.status = 'vended' "
+                "AND EXISTS (SELECT 1 FROM notifications_message m "
+                "WHERE m.template_key = 'token_issued' AND m.status = 'sent')",
+            )
+            return rows or None
+
+        (token,) = wait_for(token_issued, timeout=60, what="the demo's token from fake Calin")[0]
+        assert len(token) >= 16
+
+        # The edge processes start once `manage.py demo_edge` has prepared the gateway.
+        def started():
+            found = group_members(proc.pid)
+            cmds = " | ".join(cmd for pid, cmd in found.items() if pid != proc.pid)
+            return (found, cmds) if "edge_agent run" in cmds else None
+
+        members, kinds = wait_for(started, timeout=60, what="the demo's edge agent to start")
         children = {pid: cmd for pid, cmd in members.items() if pid != proc.pid}
-        kinds = " | ".join(children.values())
         assert "runserver" in kinds and " worker" in kinds and " beat" in kinds, members
         # With the demo loaded, make run also starts the demo site's edge agent on a simulated bus.
         assert "edge_agent run" in kinds and "edge_agent simulate" in kinds, members
+        assert "metering.steering.fake_calin" in kinds, members  # the demo's Calin head-end
 
         # …and its readings arrive through the real edge API: the demo gateway's meters get
         # live readings (the demo bus logs every minute) and go online.

@@ -19,7 +19,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS")
 # Variables from the surrounding shell (CI sets some) that would change what is tested.
-SCRUBBED = (*REQUIRED, "MCOMS_PROFILE", "DEBUG", "MCOMS_VAR_DIR", "CELERY_TASK_ALWAYS_EAGER")
+SCRUBBED = (
+    *REQUIRED,
+    "MCOMS_PROFILE",
+    "DEBUG",
+    "MCOMS_VAR_DIR",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "PAYMENT_BACKEND",
+)
 
 
 def production_values() -> dict[str, str]:
@@ -29,6 +36,7 @@ def production_values() -> dict[str, str]:
         "DATABASE_URL": "postgres://mcoms:secret@127.0.0.1:9/mcoms",
         "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",
         "ALLOWED_HOSTS": "mcoms.example.org",
+        "PAYMENT_BACKEND": "live",
     }
 
 
@@ -52,6 +60,14 @@ def test_production_without_any_required_variable_names_them_all(tmp_path):
     assert "ImproperlyConfigured" in result.stderr
     for name in REQUIRED:
         assert name in result.stderr
+
+
+def test_production_refuses_the_console_payment_backend(tmp_path):
+    values = production_values()
+    values["PAYMENT_BACKEND"] = "console"
+    result = manage(tmp_path, "check", MCOMS_PROFILE="production", **values)
+    assert result.returncode != 0
+    assert "PAYMENT_BACKEND=live" in result.stderr
 
 
 @pytest.mark.parametrize("missing", REQUIRED)

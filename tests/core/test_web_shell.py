@@ -81,9 +81,35 @@ def test_navigation_by_role(org, client_for):
         "Requests",
         "Meters",
         "Gateways",
+        "Alerts",
+        "Relay commands",
+        "Field jobs",
+        "Billing runs",
+        "Payments",
+        "Prepaid",
+        "Arrears",
+        "Ledger",
+        "Tariffs",
+        "Broadcasts",
         "Messages",
         "Audit",
         "Admin",
+    ]
+    assert nav_labels(client_for(org.billing)) == [
+        "Dashboard",
+        "Customers",
+        "Requests",
+        "Meters",
+        "Gateways",
+        "Alerts",
+        "Billing runs",
+        "Payments",
+        "Prepaid",
+        "Arrears",
+        "Ledger",
+        "Tariffs",
+        "Broadcasts",
+        "Messages",
     ]
     assert nav_labels(client_for(org.agent)) == [
         "Dashboard",
@@ -92,8 +118,11 @@ def test_navigation_by_role(org, client_for):
         "Requests",
         "Meters",
         "Gateways",
+        "Alerts",
+        "Field jobs",
+        "Take a payment",
     ]
-    assert nav_labels(client_for(org.customer)) == ["My account"]
+    assert nav_labels(client_for(org.customer)) == ["My account", "My bills", "Pay"]
 
 
 def test_htmx_is_served_from_our_own_static_files(org, client_for):
