@@ -1,6 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from fieldops import views
 
 app_name = "fieldops"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include("fieldops.task_urls")),
+    path("", include("fieldops.app_urls")),
+]

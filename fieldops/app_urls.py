@@ -1,0 +1,3 @@
+"""The field agent app's forms and customer pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The field agent app's task pages (filled in by the task module)."""
+
+urlpatterns: list = []
