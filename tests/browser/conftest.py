@@ -46,6 +46,40 @@ UNLABELLED_FIELDS_JS = """() => {
 }"""
 
 
+# Text must stand out from what is behind it: WCAG 2 contrast of at least 4.5:1, or 3:1 for
+# large text (24 px, or 18.66 px bold). The background is the first opaque one up the tree.
+LOW_CONTRAST_JS = """() => {
+  const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('svg')) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0 || style.visibility === 'hidden') continue;
+    const fg = rgba(style.color), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+  }
+  return bad.slice(0, 10);
+}"""
+
+
 @dataclass
 class Screen:
     """One signed-in browser tab, checking every page it visits."""
@@ -72,6 +106,8 @@ class Screen:
         )
         unlabelled = page.evaluate(UNLABELLED_FIELDS_JS)
         assert not unlabelled, f"{name} ({page.url}) has fields without a label: {unlabelled}"
+        faint = page.evaluate(LOW_CONTRAST_JS)
+        assert not faint, f"{name} ({page.url}) has text too faint to read: {faint}"
         htmx = page.evaluate(
             "() => [typeof window.htmx, [...document.scripts].map(s => s.src).filter(Boolean)]"
         )
