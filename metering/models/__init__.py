@@ -12,6 +12,7 @@ from metering.models.edge import (
     MeterComms,
 )
 from metering.models.inventory import Gateway, Meter, MeterAssignment, MeterEvent
+from metering.models.manual import ManualReading
 from metering.models.readings import (
     DailyUsage,
     HourlyUsage,
@@ -19,6 +20,7 @@ from metering.models.readings import (
     Reading,
     ReadingPartition,
     SiteDailyUsage,
+    SiteHourlyUsage,
 )
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "GatewayToken",
     "HourlyUsage",
     "Incident",
+    "ManualReading",
     "Meter",
     "MeterAssignment",
     "MeterComms",
@@ -40,5 +43,6 @@ __all__ = [
     "Reading",
     "ReadingPartition",
     "SiteDailyUsage",
+    "SiteHourlyUsage",
     "SiteWatchSettings",
 ]

@@ -149,3 +149,20 @@ class SiteDailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id}@{self.day} {self.kwh} kWh"
+
+
+class SiteHourlyUsage(models.Model):
+    """Energy all of a site's meters used in one UTC hour (the load profile's source)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    kwh = models.DecimalField(max_digits=16, decimal_places=3)
+    estimated_kwh = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    meters = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["site", "hour"]
+        constraints = [models.UniqueConstraint(fields=["site", "hour"], name="one_hour_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}@{self.hour:%Y-%m-%d %H}h {self.kwh} kWh"
