@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "fieldops",
     "notifications.selfservice",
     "mcoms.dashboard",
+    "mcoms.ops",
 ]
 
 MIDDLEWARE = [

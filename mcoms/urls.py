@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("audit/", include("mcoms.core.urls")),
     path("dashboard/", include("mcoms.dashboard.urls")),
+    path("ops/", include("mcoms.ops.urls")),
     path("", include("customers.urls")),
     path("", include("metering.urls")),
     path("steering/", include("metering.steering.urls")),
