@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from customers import portal, views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("requests/<int:pk>/assign/", views.request_assign, name="request_assign"),
     path("portal/", portal.home, name="portal"),
+    path("portal/", include("customers.portal.urls")),
 ]

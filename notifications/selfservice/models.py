@@ -5,6 +5,7 @@ See docs/ussd.md for how the PIN is set, checked and locked.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -111,3 +112,54 @@ class InboundSms(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.text[:40]}"
+
+
+class PortalCode(models.Model):
+    """A one-time code to sign in to the customer portal, sent by SMS to a phone.
+
+    Only a keyed hash of the code is kept (``code_hash``). A code works once
+    (``used_at``), until ``expires_at``, and for a few wrong tries (``attempts``).
+    A request for a phone with no open account is stored too, with ``sent`` false and
+    nothing sent, so the answer and the rate limit are the same for every number.
+    """
+
+    phone = models.CharField(max_length=32, help_text="E.164")
+    code_hash = models.CharField(max_length=128)
+    sent = models.BooleanField(default=False, help_text="An SMS went (the phone has an account)")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Wrong codes entered")
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["phone", "created_at"])]
+        verbose_name = "portal sign-in code"
+
+    def __str__(self) -> str:
+        return f"code for {self.phone} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PortalSignIn(models.Model):
+    """One sign-in to the customer portal: which account, by what proof, from which phone."""
+
+    class Method(models.TextChoices):
+        PIN = "pin", "Phone and PIN"
+        CODE = "code", "Code by SMS"
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    method = models.CharField(max_length=4, choices=Method.choices)
+    phone = models.CharField(max_length=32)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "portal sign-in"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} by {self.method} at {self.at:%Y-%m-%d %H:%M}"

@@ -157,3 +157,30 @@ def send_one_time_pin(customer: Customer, *, now: dt.datetime | None = None) -> 
 def local_time(customer: Customer, moment: dt.datetime) -> str:
     """``14:35`` in the customer's site's time zone."""
     return f"{moment.astimezone(customer.site.zone):%H:%M}"
+
+
+def verify_any(
+    customers: list[Customer], pin: str, *, now: dt.datetime | None = None
+) -> tuple[list[Customer], list[Check]]:
+    """Check one PIN against the accounts that share a phone (the customer portal's sign-in).
+
+    Returns the accounts the PIN opens and each account's :class:`Check`. Accounts
+    on one phone may have different PINs: when the PIN is one of theirs, only those
+    accounts are checked with :func:`verify` (clearing their count) and the others
+    are left alone; when it is none of theirs, every account counts a wrong try and
+    locks as on USSD. Accounts without a usable PIN are skipped.
+    """
+    at = clock.resolve(now)
+    candidates = [c for c in customers if usable(c, now=at)]
+    if len(candidates) > 1 and well_formed(pin):
+        rows = {r.customer_id: r for r in CustomerPin.objects.filter(customer__in=candidates)}
+        matching = [
+            c
+            for c in candidates
+            if not (rows[c.pk].locked_until and rows[c.pk].locked_until > at)
+            and check_password(pin, rows[c.pk].pin_hash)
+        ]
+        candidates = matching or candidates
+    checks = [verify(c, pin, now=at) for c in candidates]
+    opened = [c for c, check in zip(candidates, checks, strict=True) if check.ok]
+    return opened, checks

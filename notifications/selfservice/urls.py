@@ -4,7 +4,7 @@ With ``NOTIFICATIONS_CALLBACK_SECRET`` set, only the ``…/<secret>/…`` forms 
 without it, only the plain ones do.
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from notifications.selfservice import views
 
@@ -25,4 +25,6 @@ urlpatterns = [
     ),
     path("sms/twilio/", views.sms_twilio, name="sms-twilio"),
     path("sms/<str:secret>/twilio/", views.sms_twilio, name="sms-twilio-secret"),
+    # The customer portal's sign-in (phone and PIN, or a code by SMS).
+    path("", include("notifications.selfservice.portal_urls")),
 ]
