@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("customers.api")),
     path("", include("metering.api")),
     path("", include("metering.edge_api")),
+    path("", include("metering.plant.api")),
     path("", include("metering.consumption_api")),
 ]

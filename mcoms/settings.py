@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "customers",
     "metering",
     "metering.steering",
+    "metering.plant",
     "billing",
     "billing.prepaid",
     "billing.payments",
