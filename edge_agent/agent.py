@@ -19,6 +19,7 @@ from .clock import Clock, clock_synced, interval_start, iso, parse_iso
 from .commands import run_commands
 from .config import AgentConfig
 from .csvlog import CsvLog
+from .openems import OpenEMSPoller, PlantQueue
 from .outbox import Outbox
 from .poller import Poller
 from .systemd import notify, watchdog_interval_s
@@ -47,6 +48,10 @@ class Agent:
         self.poller = Poller(self.bus, cfg.meters, self.clock, sweep_budget_s(cfg),
                              cfg.meter_latency_s)
         self.csv = self._csv(cfg)
+        # Plant telemetry (OpenEMS Edge's REST API), kept in the same outbox file.
+        self.plant = PlantQueue(self.outbox)
+        self.openems = (OpenEMSPoller(cfg.openems, self.clock, self.plant.last_ts())
+                        if cfg.openems else None)
         self.inbox: queue.Queue = queue.Queue()
         self.started = self.clock.monotonic()
         self.status: dict = {"clock_synced": False, "bus": {"port_open": False,
@@ -98,6 +103,8 @@ class Agent:
                 self.progress[reading["address"]] = reading["ts"]
                 if self.csv:
                     self.csv.write(reading, parse_iso(reading["ts"]))
+        if self.openems is not None:
+            self.plant.add(self.openems.poll(synced))
         if commands:
             models = {m.address: m.model for m in self.cfg.meters}
             run_commands(commands, self.bus, self.outbox, self.clock, models)
@@ -165,5 +172,7 @@ class Agent:
             if link:
                 link.stop()
             self.bus.close()
+            if self.openems is not None:
+                self.openems.close()
             self.outbox.close()
             lock.release()

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .bus import SerialSettings
+from .openems import OpenEMSConfig, OpenEMSConfigError, parse_openems
 from .registers import MODELS, RegisterMap, parse_register, register_map
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ LEGACY_TYPES = {"1phase": "DDSU666", "3phase": "DTSU666"}
 KNOWN_VARIANTS = {None, "", "standard"}
 TOP_KEYS = {"server", "bus", "poll_interval_s", "log_interval_s", "heartbeat_interval_s",
             "state_dir", "csv_log", "meters", "gateway", "site_timezone", "clock_sync",
-            "outbox_max_mb", "upload_gzip", "meter_latency_s"}
+            "outbox_max_mb", "upload_gzip", "meter_latency_s", "openems"}
 SERVER_KEYS = {"url", "token", "token_file"}
 BUS_KEYS = {"port", "baudrate", "parity", "stopbits", "bytesize", "timeout_s"}
 METER_KEYS = {"id", "address", "name", "type", "model", "variant", "energy_register",
@@ -76,6 +77,7 @@ class AgentConfig:
     meter_latency_s: float = 0.02
     meters: tuple[MeterConfig, ...] = ()
     config_version: int | None = None
+    openems: OpenEMSConfig | None = None  # plant telemetry (see openems.py); local only
 
     def read_token(self) -> str | None:
         """The token, read afresh each time so a fixed token file takes effect at once."""
@@ -218,6 +220,7 @@ def parse_config(data, env: dict | None = None) -> tuple[AgentConfig, list[str]]
         meter_latency_s=_check("meter_latency_s", data.get("meter_latency_s", 0.02), float,
                                minimum=0.0),
         meters=parse_meters(data.get("meters") or [], "meters", warnings),
+        openems=_openems(data.get("openems"), warnings),
     )
     if cfg.clock_sync not in ("auto", "always", "never") and not cfg.clock_sync.startswith("file:"):
         raise ConfigError(f"clock_sync: expected auto, always, never or file:PATH, "
@@ -225,6 +228,13 @@ def parse_config(data, env: dict | None = None) -> tuple[AgentConfig, list[str]]
     if cfg.server_url and not cfg.server_url.startswith(("http://", "https://")):
         raise ConfigError(f"server.url: expected an http(s) URL, got {cfg.server_url!r}")
     return cfg, warnings
+
+
+def _openems(data, warnings: list[str]) -> OpenEMSConfig | None:
+    try:
+        return parse_openems(data, warnings)
+    except OpenEMSConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _timezone(name: str):

@@ -8,6 +8,7 @@ import threading
 from .clock import Clock
 from .config import ConfigError, apply_server_config, save_cached
 from .heartbeat import build_heartbeat, parse_answer
+from .openems import PlantQueue, status_report
 from .outbox import Outbox
 from .uploader import Api, ApiError, Uploader
 
@@ -26,6 +27,7 @@ class Link:
         self.tick_s = tick_s
         self.outbox = None  # opened on the link's own thread
         self.uploader: Uploader | None = None
+        self.plant_uploader: Uploader | None = None
         self.next_heartbeat = 0.0
         self.config_version = agent.cfg.config_version
         self.next_config = 0.0  # monotonic time of the next config fetch
@@ -47,6 +49,9 @@ class Link:
         self.outbox = Outbox(self.agent.outbox_path, self.agent.cfg.outbox_max_mb)
         self.uploader = Uploader(self.api, self.outbox, lambda: self.agent.cfg.gateway,
                                  self.clock)
+        self.plant = PlantQueue(self.outbox)
+        self.plant_uploader = Uploader(self.api, self.plant, lambda: self.agent.cfg.gateway,
+                                       self.clock, path="/plant")
 
     def _run(self) -> None:
         self.open()
@@ -72,6 +77,8 @@ class Link:
             self.heartbeat()
         self.post_outcomes()
         self.uploader.drain()
+        if self.agent.cfg.openems is not None or self.plant.stats()["pending_samples"]:
+            self.plant_uploader.drain()
 
     def fetch_config(self) -> None:
         """GET the config; a new version goes to the main thread, the answer to the cache."""
@@ -106,6 +113,10 @@ class Link:
             uptime_s=self.clock.monotonic() - self.agent.started,
             clock_synced=status["clock_synced"], outbox=self.outbox.stats(),
             upload=self.uploader.status, bus=status["bus"], meters=status["meters"])
+        if self.agent.cfg.openems is not None:  # optional field: older servers ignore it
+            openems = getattr(self.agent, "openems", None)
+            body["plant"] = status_report(openems.status if openems else None, self.plant)
+            body["plant"]["upload_error"] = self.plant_uploader.status.last_error
         self.next_heartbeat = self.clock.monotonic() + self.agent.cfg.heartbeat_interval_s
         try:
             response = self.api.post("/heartbeat", body)

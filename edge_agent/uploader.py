@@ -102,8 +102,9 @@ class Uploader:
     """Sends the outbox's batches one at a time, as the contract says."""
 
     def __init__(self, api: Api, outbox: Outbox, gateway_source, clock: Clock,
-                 rng=random.random, batch_limit: int = 5000):
+                 rng=random.random, batch_limit: int = 5000, path: str = "/readings"):
         self.api = api
+        self.path = path  # "/plant" for the plant samples' queue (openems.PlantQueue)
         self.outbox = outbox
         self.gateway_source = gateway_source
         self.clock = clock
@@ -130,7 +131,7 @@ class Uploader:
         if batch is None:
             return "idle"
         try:
-            response = self.api.post("/readings", batch)
+            response = self.api.post(self.path, batch)
         except ApiError as exc:
             return self._retry(f"no answer: {exc}", None)
         return self._handle(batch, response)
@@ -145,8 +146,8 @@ class Uploader:
         if code == 413:
             parts = self.outbox.split(batch_id, iso(self.clock.now()))
             if parts:
-                log.warning("batch %s too large (%d readings): split in two", batch_id,
-                            len(batch["readings"]))
+                log.warning("batch %s too large (%d items): split in two", batch_id,
+                            len(_items(batch)))
                 return "split"
             self.outbox.dead_letter(batch_id, "413 for a single reading")
             return "dead"
@@ -175,12 +176,12 @@ class Uploader:
         rejected = answer.get("rejected") if isinstance(answer, dict) else None
         if not isinstance(rejected, list):
             return
-        readings = batch["readings"]
+        readings = _items(batch)
         for item in rejected[:20]:
             index = item.get("index") if isinstance(item, dict) else None
             reading = readings[index] if isinstance(index, int) and 0 <= index < len(
                 readings) else {}
-            log.warning("server flagged reading %s@%s: %s", reading.get("address"),
+            log.warning("server flagged %s@%s: %s", reading.get("address", reading.get("channel")),
                         reading.get("ts"), item.get("reason") if isinstance(item, dict) else item)
         if len(rejected) > 20:
             log.warning("... and %d more flagged readings in batch %s", len(rejected) - 20,
@@ -207,3 +208,8 @@ class Uploader:
             if outcome not in ("sent", "split", "dead"):
                 break
         return outcome
+
+
+def _items(batch: dict) -> list:
+    """A batch's readings (or a plant batch's samples)."""
+    return batch.get("readings", batch.get("samples", []))
