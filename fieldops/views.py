@@ -1,4 +1,4 @@
-"""The field agent app's first pages: my sites, customer search, meters to install."""
+"""The field agent app's home page: my tasks, find a customer, quick actions, what waits to send."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 
-from customers.selectors import customer_search
+from fieldops import offline
+from fieldops.app_meters import meters_to_install
+from fieldops.selectors import my_open_task_count
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import sites_visible_to
 from metering.lifecycle import Status
-from metering.selectors import meters_visible_to
+
+
+def _tasks_url() -> str | None:
+    try:
+        return reverse("fieldops:tasks")
+    except NoReverseMatch:  # the task pages are mounted separately
+        return None
 
 
 @login_required
@@ -19,13 +28,15 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.can(Cap.CUSTOMERS_VIEW):
         raise PermissionDenied
-    query = request.GET.get("q", "")
     context = {
         "sites": sites_visible_to(user),
-        "q": query,
-        "results": customer_search(user, query)[:20] if query else None,
-        "to_install": meters_visible_to(user).filter(status=Status.SHIPPED)[:20],
-        "to_commission": meters_visible_to(user).filter(status=Status.INSTALLED)[:20],
+        "tasks_url": _tasks_url(),
+        "task_count": my_open_task_count(user),
+        "to_install": meters_to_install(user).filter(status=Status.SHIPPED).count()
+        if user.can(Cap.METERS_FIELD)
+        else 0,
+        "refused": offline.needs_attention(user, 3),
+        "can_pay": user.can(Cap.PAYMENTS_RECORD),
+        "can_register": user.can(Cap.CUSTOMERS_EDIT),
     }
-    template = "fieldops/home.html#results" if request.htmx else "fieldops/home.html"
-    return render(request, template, context)
+    return render(request, "fieldops/home.html", context)

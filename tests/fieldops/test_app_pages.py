@@ -45,19 +45,17 @@ def photos(settings, tmp_path):
 def grid(org):
     """Grace on Block A, served by a meter installed on the site's gateway a week ago."""
     now = clock.now()
+    before = now - dt.timedelta(days=10)
     partitions.ensure_ahead(now=now, back=1, ahead=1)
     with acting_as(label="test setup"):
-        gateway = meter_services.gateway_create(site=org.block_a, name="kla-a-1")
+        gateway = meter_services.gateway_create(site=org.block_a, name="kla-a-1", now=before)
         grace = factories.customer(
             org.block_a, first_name="Grace", last_name="Nakato", phone="+256772100001"
         )
-        meter = factories.assigned_meter(org.block_a, 12)
-        for step in (Status.CONVERTED, Status.SHIPPED):
-            meter_services.meter_move(meter=meter, status=step)
-        meter = meter_services.meter_move(meter=meter, status=Status.INSTALLED, gateway=gateway)
-        meter_services.meter_serve_customer(
-            meter=meter, customer=grace, now=now - dt.timedelta(days=7)
-        )
+        meter = factories.assigned_meter(org.block_a, 12, now=before)
+        for step in (Status.CONVERTED, Status.SHIPPED, Status.INSTALLED):
+            meter = meter_services.meter_move(meter=meter, status=step, gateway=gateway, now=before)
+        meter_services.meter_serve_customer(meter=meter, customer=grace, now=before)
     return {"gateway": gateway, "grace": grace, "meter": meter, "now": now}
 
 
@@ -319,7 +317,10 @@ def test_marking_installed_puts_the_meter_on_the_bus_for_commissioning(
     assert event.by == org.agent and "serial and address label checked" in event.note
     assert "photo fieldops/installs/" in event.note
     # Already installed: the checklist says so and nothing moves again.
-    assert "installed already" in install(agent, meter, gateway).content.decode()
+    assert (
+        "is installed: there is nothing to install"
+        in install(agent, meter, gateway).content.decode()
+    )
 
 
 def test_only_field_roles_of_the_site_install(org, client_for, shipped):
