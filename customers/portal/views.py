@@ -213,8 +213,13 @@ def requests_page(request: HttpRequest) -> HttpResponse:
                 request, f"Request {services.request_reference(created)} is sent. We will reply."
             )
             return redirect("customers:portal-request", pk=created.pk)
-    rows = customer.requests.select_related("requested_package").prefetch_related("events")
-    context = {"form": form, "rows": rows[:50]}
+    rows = list(
+        customer.requests.select_related("requested_package").prefetch_related("events")[:50]
+    )
+    for row in rows:
+        events = list(row.events.all())
+        row.last_change = events[-1].at if events else row.updated_at
+    context = {"form": form, "rows": rows}
     return _page(request, "requests.html", customer, "requests", **context)
 
 
@@ -228,9 +233,16 @@ def request_page(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "r": found,
         "reference": services.request_reference(found),
-        "events": found.events.all(),
+        "events": [
+            (e, _status_label(e.from_status), _status_label(e.to_status))
+            for e in found.events.all()
+        ],
     }
     return _page(request, "request.html", customer, "requests", **context)
+
+
+def _status_label(status: str) -> str:
+    return ServiceRequest.Status(status).label if status in ServiceRequest.Status.values else ""
 
 
 # --- the field agent ----------------------------------------------------------------------------
