@@ -263,3 +263,41 @@ def refresh(*, meter_ids: list[int], start: dt.datetime, end: dt.datetime) -> No
         _replace_hourly(new_rows, spans)
         site_days |= _refresh_days(spans)
     _refresh_sites(site_days)
+    _refresh_site_hours(site_days)
+
+
+def _refresh_site_hours(site_days: set[tuple[int, dt.date]]) -> None:
+    """Recompute the sites' hourly totals (the load profile) over the local days touched.
+
+    Per site: one aggregate over its meters' hours between the first and the last day
+    touched, then the site's hours there are replaced (a site hour no meter has any more
+    goes away).
+    """
+    from mcoms.core.models import Site
+    from metering.models import SiteHourlyUsage
+
+    spans: dict[int, tuple[dt.date, dt.date]] = {}
+    for site_id, day in site_days:
+        low, high = spans.get(site_id, (day, day))
+        spans[site_id] = (min(low, day), max(high, day))
+    for site in Site.objects.filter(pk__in=spans):
+        first, last = spans[site.pk]
+        start, end = _day_bounds(first, site.zone)[0], _day_bounds(last, site.zone)[1]
+        sums = (
+            HourlyUsage.objects.filter(meter__site_id=site.pk, hour__gte=start, hour__lt=end)
+            .values("hour")
+            .order_by()
+            .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"), meters=Count("id"))
+        )
+        rows = [
+            SiteHourlyUsage(
+                site_id=site.pk,
+                hour=r["hour"],
+                kwh=r["kwh"],
+                estimated_kwh=r["est"],
+                meters=r["meters"],
+            )
+            for r in sums
+        ]
+        SiteHourlyUsage.objects.filter(site_id=site.pk, hour__gte=start, hour__lt=end).delete()
+        SiteHourlyUsage.objects.bulk_create(rows, batch_size=2000)

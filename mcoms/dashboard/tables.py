@@ -1,0 +1,109 @@
+"""The dashboards' tables: each row one child of the level, linking one level down.
+
+A :class:`Table` holds typed cells: the page shows each cell's text (and link), and the
+CSV/Excel download (``?export=csv|xlsx&table=<name>``, :mod:`mcoms.core.exports`) takes
+each cell's value, so numbers stay numbers in a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from billing.collections.money import fmt
+from mcoms.dashboard.kpis import Tally
+
+
+@dataclass
+class Cell:
+    value: object
+    text: str = ""
+    url: str = ""
+    num: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            self.text = "" if self.value is None else str(self.value)
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    head: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    note: str = ""
+
+    def values(self) -> list[list[object]]:
+        return [[c.value for c in row] for row in self.rows]
+
+
+def num(value: int | Decimal | None, places: int = 0) -> Cell:
+    if value is None:
+        return Cell(None, "–", num=True)
+    return Cell(value, f"{value:,.{places}f}", num=True)
+
+
+def kwh(value: Decimal) -> Cell:
+    return Cell(value.quantize(Decimal("0.1")), f"{value:,.0f}", num=True)
+
+
+def money_cells(tally: Tally, with_money: bool) -> list[Cell]:
+    """Billed, collected, collection rate and overdue arrears (one currency per line)."""
+    if not with_money:
+        return []
+    ms = tally.currencies
+
+    def joined(get, as_money=True) -> Cell:
+        if len(ms) == 1:
+            v = get(ms[0])
+            if v is None:
+                return Cell(None, "–", num=True)
+            text = f"{ms[0].currency} {fmt(v, ms[0].currency)}" if as_money else f"{v} %"
+            return Cell(v, text, num=True)
+        parts = []
+        for m in ms:
+            v = get(m)
+            parts.append(
+                "–"
+                if v is None
+                else (f"{m.currency} {fmt(v, m.currency)}" if as_money else f"{v} %")
+            )
+        return Cell(" · ".join(parts), num=True)
+
+    return [
+        joined(lambda m: m.billed),
+        joined(lambda m: m.collected),
+        joined(lambda m: m.rate, as_money=False),
+        joined(lambda m: m.arrears.overdue),
+    ]
+
+
+MONEY_HEAD = ["Billed", "Collected", "Collection rate", "Arrears overdue"]
+TALLY_HEAD = ["Active customers", "New", "Energy kWh", "Meters online", "Meters offline"]
+TALLY_TAIL = ["Open alerts", "Open incidents", "Open field tasks"]
+
+
+def tally_row(name: Cell, extra: list[Cell], t: Tally, with_money: bool) -> list[Cell]:
+    return [
+        name,
+        *extra,
+        num(t.active),
+        num(t.new),
+        kwh(t.kwh),
+        num(t.online),
+        num(t.offline),
+        *money_cells(t, with_money),
+        num(t.alerts),
+        num(t.incidents),
+        num(t.tasks),
+    ]
+
+
+def tally_head(first: str, extra: list[str], with_money: bool) -> list[str]:
+    return [first, *extra, *TALLY_HEAD, *(MONEY_HEAD if with_money else []), *TALLY_TAIL]
+
+
+def when(value: dt.datetime | None, zone) -> str:
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M}" if value else "never"

@@ -1,0 +1,154 @@
+"""The dashboard pages: what each level shows, scope, downloads, and a fixed number of
+queries on the site page whatever the number of customers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal as D
+
+import pytest
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, *args, **query):
+    base = reverse(f"dashboard:{name}", args=args)
+    return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def test_the_site_page_shows_the_books_figures(org, book, client_for):
+    page = client_for(org.site_manager).get(url("site", org.block_a.pk, preset="last_30"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    for shown in (
+        "UGX 12,000",  # billed
+        "UGX 10,000",  # collected
+        "Collection rate 83.3 %",
+        "ARPU UGX 6,000",
+        "60.5 kWh",  # energy
+        "1.5 kWh of it estimated",
+        "1 customer in arrears today",
+        "1 offline",
+        "1 outage incident open",
+    ):
+        assert shown in text, shown
+    akello = book.customers["akello"]
+    assert akello.account_number in text
+    assert url("customer", akello.pk) in text
+
+
+def test_each_level_links_one_level_down_to_the_meter_page(org, book, client_for):
+    client = client_for(org.regional)
+    home = client.get(url("home")).content.decode()
+    assert url("site", org.block_a.pk) in home
+    region = client.get(url("region", org.central.pk)).content.decode()
+    assert url("cluster", org.kampala.pk) in region and url("site", org.block_b.pk) in region
+    cluster = client.get(url("cluster", org.kampala.pk)).content.decode()
+    assert url("site", org.block_a.pk) in cluster
+    akello = book.customers["akello"]
+    customer = client.get(url("customer", akello.pk)).content.decode()
+    assert reverse("metering:meter", args=[book.meters["online"].pk]) in customer
+    assert reverse("customers:detail", args=[akello.pk]) in customer
+    assert "online" in customer
+
+
+def test_scope(org, book, client_for):
+    regional = client_for(org.regional)
+    assert regional.get(url("region", org.eastern.pk)).status_code == 404
+    assert regional.get(url("site", org.jinja_town.pk)).status_code == 404
+    manager = client_for(org.site_manager)
+    assert manager.get(url("site", org.block_b.pk)).status_code == 404
+    assert manager.get(url("cluster", org.kampala.pk)).status_code == 200  # only Block A in it
+    assert manager.get(url("customer", book.customers["dan"].pk)).status_code == 404
+    page = manager.get(url("home")).content.decode()
+    assert "Block A" in page and "Block B" not in page
+    for name, args in (("home", ()), ("site", (org.block_a.pk,)), ("region", (org.central.pk,))):
+        assert client_for(org.customer).get(url(name, *args)).status_code == 403
+
+
+def test_field_agents_see_no_money(org, book, client_for):
+    page = client_for(org.agent).get(url("site", org.block_a.pk)).content.decode()
+    assert "Collected" not in page and "Arrears" not in page
+
+
+def test_a_wrong_date_range_says_why_and_shows_this_month(org, book, client_for):
+    page = client_for(org.admin).get(url("home", **{"from": "2026-05-10", "to": "2026-05-01"}))
+    assert "The end date is before the start date." in page.content.decode()
+
+
+def test_sites_table_downloads_as_csv_and_excel(org, book, client_for):
+    client = client_for(org.cluster)
+    response = client.get(
+        url("cluster", org.kampala.pk, preset="last_30", table="sites", export="csv")
+    )
+    assert response["Content-Disposition"].startswith('attachment; filename="sites-kla-')
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Site", "Cluster", "Applicants"]
+    block_a = next(r for r in rows if r[0] == "Block A")
+    head = rows[0]
+    assert block_a[head.index("Energy kWh")] == "60.5"
+    assert D(block_a[head.index("Billed")]) == D("12000")
+    response = client.get(url("cluster", org.kampala.pk, table="sites", export="xlsx"))
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet["A1"].value == "Site"
+    assert client.get(url("cluster", org.kampala.pk, table="nope", export="csv")).status_code == 404
+    assert (
+        client.get(url("cluster", org.kampala.pk, table="sites", export="pdf")).status_code == 400
+    )
+
+
+def test_customer_and_meter_tables_download(org, book, client_for):
+    client = client_for(org.site_manager)
+    response = client.get(
+        url("site", org.block_a.pk, preset="last_30", table="customers", export="csv")
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == ["Account", "Name", "Status", "Energy kWh", "Billed", "Collected", "Balance"]
+    akello = next(r for r in rows if r[1] == "Akello Apio")
+    assert [D(v) for v in akello[4:]] == [D("4000"), D("2000"), D("12000")]
+    response = client.get(
+        url("customer", book.customers["akello"].pk, table="meters", export="csv")
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[1][0] == book.meters["online"].serial and rows[1][3] == "online"
+
+
+def test_the_customer_table_pages_and_sorts_through_htmx(org, book, client_for):
+    for n in range(55):
+        factories.customer(org.block_a, first_name=f"Extra{n:02d}")
+    client = client_for(org.site_manager)
+    first = client.get(
+        url("site", org.block_a.pk, part="customers", sort="balance"), HTTP_HX_REQUEST="true"
+    )
+    html = first.content.decode()
+    assert "<h1" not in html  # only the table
+    assert "58 customers" in html and "Page 1 of 2" in html
+    assert html.index(book.customers["akello"].account_number) < html.index("Extra00")  # owes most
+    second = client.get(
+        url("site", org.block_a.pk, part="customers", page=2), HTTP_HX_REQUEST="true"
+    )
+    assert "Page 2 of 2" in second.content.decode()
+
+
+def test_the_site_page_takes_a_fixed_number_of_queries(
+    org, book, client_for, django_assert_max_num_queries
+):
+    client = client_for(org.site_manager)
+    path = url("site", org.block_a.pk, preset="this_year")
+    client.get(path)
+    with django_assert_max_num_queries(30) as few:
+        client.get(path)
+    for n in range(60):
+        factories.customer(org.block_a, first_name=f"More{n:02d}", status="active")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(path).status_code == 200
+
+
+def test_the_home_page_keeps_the_sites_table_and_overdue_meters(org, book, client_for):
+    page = client_for(org.site_manager).get(url("home")).content.decode()
+    assert "<h2>Sites</h2>" in page and "Overdue meters" in page
