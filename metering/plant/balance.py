@@ -6,7 +6,8 @@ For one local calendar day of a site (:func:`day_balance`):
 
 1. ``meters`` — the site's main/feeder meters (``PlantAsset`` of kind ``supply_meter``):
    the sum of their ``DailyUsage`` (metering's rollups). Used only when every supply
-   meter has the day; a supply meter with estimated energy is noted in ``detail``.
+   meter has the whole day (at least 90 % of its intervals); a supply meter with
+   estimated energy is noted in ``detail``.
 2. ``plant`` — OpenEMS telemetry: PV production (rise of ``_sum/ProductionActiveEnergy``)
    minus the battery's storage change, plus what the generator fed in (rise of
    ``_sum/GridBuyActiveEnergy``: on an off-grid site the inverter's AC input is the
@@ -89,9 +90,15 @@ def _supplied(site: Site, day: dt.date, start, end, supply_ids: set[int], detail
         rows = {
             r.meter_id: r
             for r in DailyUsage.objects.filter(meter_id__in=supply_ids, day=day).select_related(
-                "meter"
+                "meter__gateway"
             )
         }
+        for meter_id, row in list(rows.items()):
+            interval = (row.meter.gateway.log_interval_s if row.meter.gateway else None) or 900
+            if row.intervals < Decimal(86400) / interval * COMPLETE_SHARE:
+                # A supply meter that saw only part of the day would understate the supply.
+                detail.setdefault("supply_meters_incomplete", []).append(row.meter.serial)
+                del rows[meter_id]
         missing = sorted(supply_ids - rows.keys())
         if not missing:
             detail["supply_meters"] = [

@@ -199,7 +199,9 @@ def plant_log_record(
         log.photo.save(getattr(photo, "name", "photo.jpg") or "photo.jpg", photo, save=False)
         log.full_clean()
         log.save()
-        audit.record(AuditEvent.Action.CREATE, log, after=audit.snapshot(log), site=site)
+        fields = [f.name for f in PlantLog._meta.concrete_fields if f.name != "photo"]
+        after = {**audit.snapshot(log, fields), "photo": log.photo.name}
+        audit.record(AuditEvent.Action.CREATE, log, after=after, site=site)
     return log
 
 

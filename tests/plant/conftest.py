@@ -1,0 +1,3 @@
+"""Fixtures of the plant tests: the metering tests' gateway and bus (kla-block-a on Block A)."""
+
+from tests.metering.edge_fixtures import bus  # noqa: F401
