@@ -27,6 +27,7 @@ from fieldops import offline, selectors, services
 from fieldops.models import FieldTask, Visit
 from mcoms.core.roles import Cap
 
+LABELS = {value: label.split(" (")[0].lower() for value, label in FieldTask.Status.choices}
 SHOW = (
     ("open", "My open tasks"),
     ("unassigned", "Not yet assigned"),
@@ -51,6 +52,7 @@ class VisitForm(forms.Form):
     photo = forms.FileField(label="Photo (optional)", required=False)
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "visit_%s")  # ids apart from the other forms on the page
         super().__init__(*args, **kwargs)
         for name in ("latitude", "longitude", "accuracy_m"):
             self.fields[name].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
@@ -59,9 +61,14 @@ class VisitForm(forms.Form):
 
 class CloseForm(forms.Form):
     status = forms.ChoiceField(
-        choices=[(FieldTask.Status.DONE, "Done"), (FieldTask.Status.FAILED, "Could not be done")]
+        label="Result",
+        choices=[(FieldTask.Status.DONE, "Done"), (FieldTask.Status.FAILED, "Could not be done")],
     )
     outcome = forms.CharField(label="What was done, or why not", max_length=300)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "close_%s")
+        super().__init__(*args, **kwargs)
 
 
 class FieldJobForm(forms.Form):
@@ -70,6 +77,7 @@ class FieldJobForm(forms.Form):
     note = forms.CharField(label="Note (optional)", required=False, max_length=300)
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "job_%s")
         super().__init__(*args, **kwargs)
         self.fields["photo"].widget.attrs["accept"] = "image/*"
 
@@ -160,7 +168,10 @@ def _page(request: HttpRequest, task: FieldTask, status: int = 200, **forms_) ->
         or (FieldJobForm() if job and job.status == "open" else None),
         "people": services.assignable_people(task.site) if task.is_open else [],
         "visits": task.visits.select_related("agent"),
-        "events": task.events.all(),
+        "events": [
+            (e, LABELS.get(e.from_status, "new"), LABELS.get(e.to_status, e.to_status))
+            for e in task.events.all()
+        ],
         "where": _where(task),
         "install_url": _link("fieldops:install", task.meter_id)
         if task.kind == FieldTask.Kind.INSTALL and task.meter_id

@@ -112,6 +112,10 @@ def _context(request: HttpRequest, site: Site, sites: list[Site], **extra) -> di
                 "cash": sum((r[key].cash for r in rows), start=0),
             }
             for key in ("today", "week")
+        }
+        | {
+            "done_today": sum(r["done_today"] for r in rows),
+            "done_week": sum(r["done_week"] for r in rows),
         },
         "unassigned": unassigned,
         "people": services.assignable_people(site),
