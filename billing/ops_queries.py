@@ -28,9 +28,7 @@ def account_balances() -> dict[str, Decimal]:
 
 def billing_runs_by_status() -> dict[str, int]:
     """How many billing runs are in each status (every status listed, zero included)."""
-    counts = dict(
-        BillingRun.objects.order_by().values_list("status").annotate(n=Count("pk"))
-    )
+    counts = dict(BillingRun.objects.order_by().values_list("status").annotate(n=Count("pk")))
     return {value: counts.get(value, 0) for value in BillingRun.Status.values}
 
 
@@ -44,6 +42,4 @@ def billing_runs_stuck(*, before: dt.datetime) -> int:
 
 def billing_runs_failed(*, since: dt.datetime) -> int:
     """Runs that failed and were last touched at or after ``since``."""
-    return BillingRun.objects.filter(
-        status=BillingRun.Status.FAILED, updated_at__gte=since
-    ).count()
+    return BillingRun.objects.filter(status=BillingRun.Status.FAILED, updated_at__gte=since).count()

@@ -11,6 +11,8 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from tests.metering.edge_fixtures import bus  # noqa: F401  (a gateway with meters)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -53,8 +54,14 @@ def test_backup_destroy_restore_keeps_every_row_and_balance(tmp_path, scratch_da
     before = json.loads(manage("ops_fingerprint", url=url, var=tmp_path / "var").stdout)
     tables = before["tables"]
     # A realistic database: every kind of record the drill is about is there.
-    for label in ("customers.customer", "metering.meter", "metering.reading",
-                  "billing.invoice", "payments.payment", "billing.postingline"):
+    for label in (
+        "customers.customer",
+        "metering.meter",
+        "metering.reading",
+        "billing.invoice",
+        "payments.payment",
+        "billing.postingline",
+    ):
         assert tables[label] > 0, label
     assert any(v != "0" and v != "0.00" for v in before["ledger_balances"].values())
     partitions_before = psql(PARTITIONS, source)
@@ -74,11 +81,16 @@ def test_backup_destroy_restore_keeps_every_row_and_balance(tmp_path, scratch_da
 
     (tmp_path / "before.json").write_text(json.dumps(before))
     compare = manage(
-        "ops_fingerprint", "--compare", str(tmp_path / "before.json"),
-        url=server_url(restored), var=tmp_path / "var", check=False,
+        "ops_fingerprint",
+        "--compare",
+        str(tmp_path / "before.json"),
+        url=server_url(restored),
+        var=tmp_path / "var",
+        check=False,
     )
     assert compare.returncode == 0, compare.stderr
-    after = json.loads(manage("ops_fingerprint", url=server_url(restored), var=tmp_path / "var").stdout)
+    after = manage("ops_fingerprint", url=server_url(restored), var=tmp_path / "var")
+    after = json.loads(after.stdout)
     assert after == before
     # The readings table comes back partitioned, month by month.
     assert psql(PARTITIONS, restored) == partitions_before
@@ -106,9 +118,10 @@ def test_restore_refuses_an_existing_database_and_a_damaged_dump(tmp_path, scrat
     assert psql("SELECT count(*) FROM t", source) == "3"
 
     # A dump whose bytes changed since its checksum was taken is not restored.
-    data = bytearray(open(dump, "rb").read())
+    path = Path(dump)
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(dump, "wb").write(bytes(data))
+    path.write_bytes(bytes(data))
     damaged = run(RESTORE, dump, server_url(target))
     assert damaged.returncode != 0
     assert "checksum mismatch" in damaged.stderr

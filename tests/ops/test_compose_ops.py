@@ -25,10 +25,25 @@ def config(tmp_path, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE")}
     env.update(SECRET_KEY="s" * 50, ALLOWED_HOSTS="mcoms.example.org", POSTGRES_PASSWORD="pw")
     return subprocess.run(
-        [COMPOSE, "--project-directory", str(ROOT), "--env-file", str(env_file),
-         "-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "deploy" / "compose.ops.yml"),
-         "config", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        [
+            COMPOSE,
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "-f",
+            str(ROOT / "deploy" / "compose.ops.yml"),
+            "config",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 

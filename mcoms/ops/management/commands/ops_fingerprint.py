@@ -33,6 +33,5 @@ class Command(BaseCommand):
             if diff:
                 raise CommandError("The databases differ:\n" + "\n".join(diff))
             self.stdout.write(
-                f"Same: {len(now['tables'])} tables, "
-                f"{len(now['ledger_balances'])} ledger balances."
+                f"Same: {len(now['tables'])} tables, {len(now['ledger_balances'])} ledger balances."
             )
