@@ -374,3 +374,10 @@ CALIN_FIRST_POLL_SECONDS = int(env("CALIN_FIRST_POLL_SECONDS", "15"))
 CALIN_POLL_SECONDS = int(env("CALIN_POLL_SECONDS", "30"))
 CALIN_GIVE_UP_SECONDS = int(env("CALIN_GIVE_UP_SECONDS", "900"))
 CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
+
+# --- Operations (mcoms.ops; docs/operations.md) ---------------------------------------------
+# Raw readings older than this many months go to compressed files (one per site and month)
+# and their partitions are dropped; rollups, bills and the ledger stay. 0 keeps everything.
+READINGS_RETENTION_MONTHS = int(env("READINGS_RETENTION_MONTHS", "24"))
+# Where those files and their checksum manifest are written (keep it backed up).
+READINGS_ARCHIVE_DIR = Path(env("READINGS_ARCHIVE_DIR", str(VAR_DIR / "archive" / "readings")))
