@@ -176,10 +176,18 @@ def _page(request: HttpRequest, task: FieldTask, status: int = 200, **forms_) ->
         "install_url": _link("fieldops:install", task.meter_id)
         if task.kind == FieldTask.Kind.INSTALL and task.meter_id
         else "",
-        "pay_url": _link("payments:field-customer", task.customer_id)
+        "pay_url": (
+            _link("fieldops:pay", task.customer_id)
+            or _link("payments:field-customer", task.customer_id)
+        )
         if task.kind == FieldTask.Kind.COLLECT and task.customer_id
         else "",
-        "customer_url": _link("customers:detail", task.customer_id) if task.customer_id else "",
+        "customer_url": (
+            _link("fieldops:customer", task.customer_id)
+            or _link("customers:detail", task.customer_id)
+        )
+        if task.customer_id
+        else "",
         "layout": layout(),
     }
     return render(request, "fieldops/tasks/detail.html", context, status=status)
