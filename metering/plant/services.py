@@ -34,7 +34,9 @@ def asset_create(
     meter: Meter | None = fields.get("meter")
     if kind == PlantAsset.Kind.SUPPLY_METER:
         if meter is None:
-            raise ValidationError("A main/feeder meter needs the meter it is on the bus as.")
+            raise ValidationError(
+                "A main/feeder meter needs the meter on the bus it is: choose it."
+            )
         if meter.site_id != site.pk:
             raise ValidationError(f"Meter {meter.serial} is not a meter of {site}.")
         source = PlantAsset.Source.BUS_METER
