@@ -16,6 +16,8 @@
   const SCOPE = app.dataset.scope || "/field/";
   const DB_NAME = "mcoms-field", STORE = "queue";
   let syncing = false, pushed = false;
+  // What tests and the console can look at: counts kept current by indicate().
+  const api = { waiting: null, attention: null, busy: false };
 
   // --- ids and the CSRF cookie ---------------------------------------------------------------
   function uuid() {
@@ -168,7 +170,7 @@
   }
   async function sync() {
     if (syncing || !navigator.onLine) return;
-    syncing = true;
+    syncing = api.busy = true;
     try {
       for (const item of await all()) {
         if (item.state !== "waiting") continue;
@@ -177,9 +179,9 @@
         if (outcome === "signin" || outcome === "later") break;
       }
     } finally {
-      syncing = false;
       await indicate();
       await drawQueue();
+      syncing = api.busy = false;
     }
   }
 
@@ -193,6 +195,7 @@
     try { items = await all(); } catch (e) { /* no IndexedDB: nothing queued */ }
     const waiting = items.filter((i) => i.state === "waiting").length;
     const attention = items.length - waiting;
+    api.waiting = waiting; api.attention = attention;
     const parts = [];
     if (waiting) parts.push(`${waiting} waiting to send`);
     if (attention) parts.push(`${attention} need${attention === 1 ? "s" : ""} attention`);
@@ -309,5 +312,6 @@
   start(document);
   sync();
   setInterval(sync, 30000);
-  window.fieldApp = { sync, all, indicate };
+  Object.assign(api, { sync, all, put, indicate });
+  window.fieldApp = api;
 })();

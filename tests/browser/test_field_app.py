@@ -1,0 +1,243 @@
+"""The field agent app in headless Chromium on a 360 px phone, online and offline.
+
+The agent signs in, finds Grace, opens her card, takes cash and sees the receipt. Then the
+phone loses its connection (``context.set_offline(True)``): a hand reading with a photo and
+a second cash payment are kept on the phone, and the page says how many wait. Back online,
+the queue sends itself. Then the phone sends the same forms again, as a phone that never
+heard the answers would, and the server still has exactly one of each. Last, the agent
+goes through the install checklist for a shipped meter: a wrong serial is refused, the
+right one marks the meter Installed. Every page passes ``Screen.check`` and is saved under
+``var/screenshots/``.
+
+Database reads during the test run in a worker thread: Playwright's event loop runs in the
+test's own thread, where Django refuses database calls.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+from django.db import OperationalError
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@dataclass
+class Field:
+    grace: object
+    meter: object  # Grace's meter, installed on the gateway's bus
+    shipped: object  # a meter on Block A waiting to be installed
+    gateway: object
+
+
+def db(fn):
+    """Run ``fn`` in another thread (no event loop there) and return its result.
+
+    SQLite's shared in-memory test database locks a table while the live server writes
+    it: try again for a moment.
+    """
+
+    def attempt():
+        for _ in range(50):
+            try:
+                return fn()
+            except OperationalError:
+                time.sleep(0.1)
+        return fn()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(attempt).result()
+
+
+@pytest.fixture
+def field(site_data) -> Field:
+    from mcoms.core import clock
+    from mcoms.core.audit import acting_as
+    from metering import partitions, services
+    from metering.lifecycle import Status
+
+    org = site_data.org
+    partitions.ensure_ahead(now=clock.now(), back=1, ahead=1)
+    with acting_as(label="browser test setup", channel="system"):
+        gateway = services.gateway_create(site=org.block_a, name="kla-block-a")
+        meter = site_data.meters["grace"]
+        for step in (Status.CONVERTED, Status.SHIPPED, Status.INSTALLED):
+            meter = services.meter_move(meter=meter, status=step, gateway=gateway)
+        shipped = services.meter_create(serial="200399887766", model="DDSU666", by_name="Stores")
+        shipped = services.meter_assign(meter=shipped, site=org.block_a, address=30)
+        for step in (Status.CONVERTED, Status.SHIPPED):
+            shipped = services.meter_move(meter=shipped, status=step)
+    return Field(grace=site_data.customers["grace"], meter=meter, shipped=shipped, gateway=gateway)
+
+
+def photo_file(tmp_path) -> str:
+    from PIL import Image
+
+    path = tmp_path / "display.png"
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (30, 90, 160)).save(out, "PNG")
+    path.write_bytes(out.getvalue())
+    return str(path)
+
+
+def wait_for_cached(page, url: str) -> None:
+    page.wait_for_function(
+        """async (url) => {
+            for (const key of await caches.keys()) {
+                if (await (await caches.open(key)).match(url)) return true;
+            }
+            return false;
+        }""",
+        arg=url,
+        timeout=15_000,
+    )
+
+
+def queue_length(page) -> int:
+    return page.evaluate("async () => (await window.fieldApp.all()).length")
+
+
+def wait_until_sent(page) -> None:
+    """The queue went through: nothing waits on the phone and no send is under way."""
+    page.wait_for_function(
+        "() => window.fieldApp && !window.fieldApp.busy && window.fieldApp.waiting === 0"
+        " && window.fieldApp.attention === 0"
+    )
+
+
+def counts(grace, meter) -> tuple[int, int]:
+    from billing.payments.models import Payment
+    from metering.models import ManualReading
+
+    return (
+        Payment.objects.filter(customer=grace).count(),
+        ManualReading.objects.filter(meter=meter).count(),
+    )
+
+
+def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_path):
+    tab = screen(width=360, height=740)
+    page = tab.page
+    grace = field.grace
+    tab.sign_in("agent")
+    tab.goto("/field/")
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    assert "My tasks" in page.locator("main").inner_text()
+    tab.check("field-app-home")
+
+    # Find Grace by name and open her card.
+    page.fill("#q", "Nakato")
+    page.wait_for_selector(f"#results a[href='/field/customers/{grace.pk}/']")
+    tab.check("field-app-search")
+    with page.expect_navigation():
+        page.click(f"#results a[href='/field/customers/{grace.pk}/']")
+    card = page.locator("main").inner_text()
+    assert "Grace Nakato" in card and field.meter.serial in card and "Usage" in card
+    tab.check("field-app-customer")
+
+    # Cash, online: the receipt follows.
+    page.click("text=Take cash")
+    page.wait_for_selector("#id_amount")
+    assert page.locator("form[data-offline] input[name=client_id]").input_value()
+    tab.check("field-app-pay")
+    page.fill("#id_amount", "5000")
+    page.click("text=Record cash and give a receipt")
+    page.wait_for_selector("text=Receipt R-KLA-000001")
+    assert "5,000 UGX" in page.locator("main").inner_text()
+    tab.check("field-app-receipt")
+
+    # Back on the card, the phone keeps its forms for later; then the connection goes.
+    tab.goto(f"/field/customers/{grace.pk}/")
+    read_url, pay_url = f"/field/meters/{field.meter.pk}/read/", f"/field/customers/{grace.pk}/pay/"
+    for url in (read_url, pay_url):
+        wait_for_cached(page, tab.origin + url)
+    page.context.set_offline(True)
+
+    page.goto(tab.origin + read_url)
+    page.wait_for_selector("#id_energy_kwh")
+    assert page.locator("#fa-net").is_visible()
+    page.fill("#id_energy_kwh", "123.4")
+    page.set_input_files("#id_photo", photo_file(tmp_path))
+    page.click("text=Save the reading")
+    page.wait_for_selector("text=Saved on this phone — will send when online (1 waiting)")
+    assert page.locator("#fa-queue").inner_text() == "1 waiting to send"
+    tab.check("field-app-reading-queued")
+
+    page.goto(tab.origin + pay_url)
+    page.wait_for_selector("#id_amount")
+    page.fill("#id_amount", "7000")
+    page.click("text=Record cash and give a receipt")
+    page.wait_for_selector("text=Saved on this phone — will send when online (2 waiting)")
+    tab.check("field-app-pay-queued")
+    assert db(lambda: counts(grace, field.meter)) == (1, 0)  # nothing reached the server
+
+    page.goto(tab.origin + "/field/queue/")
+    page.wait_for_selector("#fa-queue-list li")
+    assert page.locator("#fa-queue-list li").count() == 2
+    tab.check("field-app-queue-offline")
+    # Keep a copy of what was queued, as a phone that never hears the answers would.
+    page.evaluate("async () => { window.sent = await window.fieldApp.all(); }")
+
+    # Back online: the queue sends itself, oldest first.
+    page.context.set_offline(False)
+    wait_until_sent(page)
+    assert db(lambda: counts(grace, field.meter)) == (2, 1)
+    assert page.locator("#fa-queue").is_hidden()
+    tab.check("field-app-queue-sent")
+
+    # The same forms sent again (after a reload): answered as duplicates, nothing added.
+    page.evaluate("async () => { for (const i of window.sent) await window.fieldApp.put(i); }")
+    assert queue_length(page) == 2
+    page.reload()
+    wait_until_sent(page)
+    assert db(lambda: counts(grace, field.meter)) == (2, 1)
+
+    def amounts():
+        from billing.payments.models import Payment
+        from metering.models import ManualReading, Reading
+
+        reading = ManualReading.objects.get(meter=field.meter)
+        stored = Reading.objects.get(meter=field.meter, ts=reading.read_at)
+        paid = sorted(int(p.amount) for p in Payment.objects.filter(customer=grace))
+        return paid, str(reading.energy_kwh), bool(reading.photo), str(stored.energy_kwh)
+
+    assert db(amounts) == ([5000, 7000], "123.400", True, "123.400")
+
+    # The card shows the new payment.
+    tab.goto(f"/field/customers/{grace.pk}/")
+    assert "7,000 UGX" in page.locator("main").inner_text()
+
+
+def test_install_checklist_on_a_phone(field, screen):
+    tab = screen(width=360, height=740)
+    page = tab.page
+    shipped = field.shipped
+    tab.sign_in("agent")
+    tab.goto("/field/install/")
+    tab.check("field-app-installs")
+    with page.expect_navigation():
+        page.click(f"a[href='/field/meters/{shipped.pk}/install/']")
+    tab.check("field-app-install")
+
+    page.fill("#id_serial", "200399887700")
+    page.fill("#id_address_label", "30")
+    page.click("text=Mark installed")
+    page.wait_for_selector("text=is not this meter")
+    assert page.locator("#id_address_label").input_value() == "30"  # kept on error
+    tab.check("field-app-install-wrong-serial")
+
+    page.fill("#id_serial", shipped.serial)
+    page.click("text=Mark installed")
+    page.wait_for_selector(f"text=Meter {shipped.serial} installed on kla-block-a")
+    tab.check("field-app-installed")
+
+    def status():
+        from metering.models import Meter
+
+        return Meter.objects.get(pk=shipped.pk).status
+
+    assert db(status) == "installed"
