@@ -59,7 +59,9 @@ class RequestForm(forms.Form):
         offer = packages_on_offer()
         if customer.package_id:
             offer = offer.exclude(pk=customer.package_id)
-        self.fields["requested_package"].queryset = offer
+        field = self.fields["requested_package"]
+        field.queryset = offer
+        field.label_from_instance = package_label
 
     def clean(self):
         data = super().clean()
@@ -86,3 +88,9 @@ class AgentMessageForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+
+def package_label(package) -> str:
+    """``Shop · 1,500 W · prepaid``: short enough for a phone's drop-down."""
+    mode = "prepaid" if package.is_prepaid else "monthly bill"
+    return f"{package.name} · {package.load_limit_w:,} W · {mode}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from customers.models import Customer
+from customers.phones import display_phone
 from notifications.models import Message
 
 SHOWN = 100
@@ -52,7 +53,7 @@ def shown(message: Message, zone: zoneinfo.ZoneInfo) -> Shown:
     return Shown(
         at=message.created_at.astimezone(zone),
         channel=message.get_channel_display(),
-        to=message.to,
+        to=display_phone(message.to) if message.to.startswith("+") else message.to,
         text=text,
         status=message.get_status_display(),
         status_code=message.status,

@@ -53,7 +53,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from customers import services as customer_services
 from customers.models import Customer
-from customers.phones import normalise_phone
+from customers.phones import display_phone, normalise_phone
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent
 from mcoms.core.roles import Role
@@ -478,7 +478,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
                 request.session.pop(SESSION_CODE_PHONE, None)
                 return _finish(request, outcome)
             context["error"] = outcome.error
-        context.update(form=form, step="code", phone=phone)
+        context.update(form=form, step="code", phone=display_phone(phone))
         return render(request, "selfservice/portal_code.html", context)
     form = CodeRequestForm(request.POST or None, initial={"phone": phone or ""})
     if request.method == "POST" and step == "phone" and form.is_valid():
