@@ -148,7 +148,7 @@ def task_create(
     )
     task.full_clean(validate_unique=False, validate_constraints=False)
     task.save()
-    _event(task, "", at, f"from {task.get_source_display().lower()}")
+    _event(task, "", at, f"source: {task.get_source_display().lower()}")
     audit.record(AuditEvent.Action.CREATE, task, after=task.snapshot(), site=site.pk)
     if assign_to is not None:
         task = task_assign(task=task, to=assign_to, now=at)
