@@ -275,3 +275,12 @@ def test_the_celery_task_runs_the_sync_as_the_task(field):
 def test_office_alerts_make_no_field_task(field, kind):
     alert(field.block_a, kind)
     assert work.sync(now=NOW).created == []
+
+
+def test_the_sync_is_scheduled_every_two_minutes():
+    from fieldops.tasks import sync_field_tasks
+    from metering.schedules import declared
+
+    (entry,) = [s for s in declared() if s.name == "fieldops.sync_field_tasks"]
+    assert entry.task == sync_field_tasks.name == "fieldops.tasks.sync_field_tasks"
+    assert entry.every == dt.timedelta(minutes=2)
