@@ -381,3 +381,8 @@ CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
 READINGS_RETENTION_MONTHS = int(env("READINGS_RETENTION_MONTHS", "24"))
 # Where those files and their checksum manifest are written (keep it backed up).
 READINGS_ARCHIVE_DIR = Path(env("READINGS_ARCHIVE_DIR", str(VAR_DIR / "archive" / "readings")))
+# Prometheus scrapes /metrics with "Authorization: Bearer <METRICS_TOKEN>"; empty: only a
+# signed-in admin may read it.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+# A failing operations check is told to admins again after this many hours while it lasts.
+OPS_ALERT_REPEAT_HOURS = int(env("OPS_ALERT_REPEAT_HOURS", "6"))

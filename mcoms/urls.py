@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mcoms.core import views as core_views
+from mcoms.ops import metrics as ops_metrics
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("audit/", include("mcoms.core.urls")),
     path("dashboard/", include("mcoms.dashboard.urls")),
     path("ops/", include("mcoms.ops.urls")),
+    path("metrics", ops_metrics.metrics_view, name="metrics"),
     path("", include("customers.urls")),
     path("", include("metering.urls")),
     path("steering/", include("metering.steering.urls")),
