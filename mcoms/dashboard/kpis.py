@@ -231,7 +231,7 @@ def figures(
     if with_money:
         for s in sites:
             per_site[s.pk].money[s.currency] = Money(s.currency, active=per_site[s.pk].active)
-        rows = billing_kpis.flows(ids, period.first, period.last, by=period.by)
+        rows = billing_kpis.flows(sites, period.first, period.last, by=period.by)
         for site_id, cur, day, billed, collected in rows:
             m = per_site[site_id].money.setdefault(cur, Money(cur))
             m.billed += billed

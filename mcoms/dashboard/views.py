@@ -217,16 +217,19 @@ def cluster(request: HttpRequest, pk: int) -> HttpResponse:
 def _customer_rows(request, site: Site, period, *, page_only: bool):
     """The site's customers (sorted in the database), a page of them or all for a download."""
     sort = request.GET.get("sort", "account")
-    customers = customers_visible_to(request.user).filter(site=site)
+    plain = customers_visible_to(request.user).filter(site=site)
     with_money = request.user.can(Cap.BILLING_VIEW)
-    if with_money and sort == "balance":
-        customers = billing_kpis.with_balance(customers)
+    customers = billing_kpis.with_balance(plain) if with_money and sort == "balance" else plain
     customers = customers.order_by(SORTS.get(sort, "account_number"), "account_number")
-    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page")) if page_only else None
+    page = None
+    if page_only:
+        paginator = Paginator(customers, PAGE_SIZE)
+        paginator.count = plain.count()  # counted without the sort's join
+        page = paginator.get_page(request.GET.get("page"))
     chosen = list(page.object_list if page else customers)
     ids = [c.pk for c in chosen]
     energy = meter_kpis.customer_energy(ids, site, period.first, period.last)
-    money = billing_kpis.customer_money(ids, period.first, period.last) if with_money else {}
+    money = billing_kpis.customer_money(ids, site, period.first, period.last) if with_money else {}
     head = ["Account", "Name", "Status", "Energy kWh"]
     head += ["Billed", "Collected", "Balance"] if with_money else []
     table = Table("customers", "Customers", head)
@@ -301,7 +304,7 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
     period, error = period_from(request.GET, today_for([site], now))
     with_money = request.user.can(Cap.BILLING_VIEW)
     meters = meter_kpis.customer_meters([obj.pk], site, period.first, period.last, now=now)
-    money = billing_kpis.customer_money([obj.pk], period.first, period.last).get(obj.pk, {})
+    money = billing_kpis.customer_money([obj.pk], site, period.first, period.last).get(obj.pk, {})
     table = Table(
         "meters",
         "Meters",
