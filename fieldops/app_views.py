@@ -177,7 +177,8 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 offline.applied(request, f"payment:{payment.pk}")
                 messages.success(
                     request,
-                    f"Receipt {payment.receipt_number}: {payment.amount} {payment.currency} "
+                    f"Receipt {payment.receipt_number}: "
+                    f"{receipts.format_money(payment.amount, payment.currency)} {payment.currency} "
                     "received. The customer gets an SMS receipt.",
                 )
                 return redirect("fieldops:receipt", pk=payment.pk)
@@ -213,8 +214,7 @@ def register(request: HttpRequest) -> HttpResponse:
             warnings = customer_services.duplicate_phone_warnings(_normal_phone(data))
             if warnings and not data["phone_ok"]:
                 form.add_error(
-                    "phone_ok",
-                    "This phone is already on another account. Tick the box if that is right.",
+                    "phone", " ".join(warnings) + " If that is right, tick the box below."
                 )
             else:
                 try:

@@ -31,7 +31,9 @@ Queued sends
 ``applied`` or ``duplicate`` (remove it from the phone's queue), or ``rejected`` with the
 message (keep it, listed as "needs attention" for the agent to fix and send as a new form).
 A refused queued form is never dropped silently: the phone keeps it until the agent acts,
-and the server keeps the refusal (see :func:`needs_attention`).
+and the server keeps the refusal (see :func:`needs_attention`). The agent's fix is a new
+form (a new ``client_id``) carrying ``fixes=<the refused id>``; once it is applied the
+refusal is marked fixed and leaves the list. The refused id itself keeps its answer.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from fieldops.models import Submission
 from mcoms.core import clock
 
 QUEUED_HEADER = "X-Queued"
+# A refused submission's object_ref once a later form fixed it ("fixed:<that form's id>").
+FIXED_PREFIX = "fixed:"
 # What the agent reads for each form's ``action``.
 ACTION_LABELS = {
     "cash_payment": "Cash payment",
@@ -132,6 +136,7 @@ def _run(view, request, args, kwargs, client_id: uuid.UUID, action: str):
         if ok:
             submission.result_url = response.url[:300]
             submission.object_ref = getattr(request, "offline_object_ref", "")
+            _mark_fixed(request, client_id)
         else:
             submission.status = Submission.Status.REJECTED
             submission.message = getattr(request, "offline_message", "") or (
@@ -139,6 +144,17 @@ def _run(view, request, args, kwargs, client_id: uuid.UUID, action: str):
             )
         submission.save(update_fields=["status", "result_url", "object_ref", "message"])
     return submission, response
+
+
+def _mark_fixed(request: HttpRequest, client_id: uuid.UUID) -> None:
+    """A form sent as the fix of a refused one (``fixes``): the refusal is dealt with."""
+    try:
+        fixes = uuid.UUID(request.POST.get("fixes", ""))
+    except ValueError:
+        return
+    Submission.objects.filter(
+        client_id=fixes, user=request.user, status=Submission.Status.REJECTED
+    ).update(object_ref=f"{FIXED_PREFIX}{client_id}")
 
 
 def offline_safe(action: str) -> Callable:
@@ -181,7 +197,11 @@ def _repeat(request: HttpRequest, earlier: Submission) -> HttpResponse:
 
 def needs_attention(user, limit: int = 10):
     """The person's refused field-app forms, newest first (shown on the app's home page)."""
-    refused = list(Submission.objects.filter(user=user, status=Submission.Status.REJECTED)[:limit])
+    refused = list(
+        Submission.objects.filter(user=user, status=Submission.Status.REJECTED).exclude(
+            object_ref__startswith=FIXED_PREFIX
+        )[:limit]
+    )
     for submission in refused:
         submission.label = ACTION_LABELS.get(submission.action, submission.action)
     return refused

@@ -241,3 +241,49 @@ def test_install_checklist_on_a_phone(field, screen):
         return Meter.objects.get(pk=shipped.pk).status
 
     assert db(status) == "installed"
+
+
+def test_a_form_refused_after_sync_needs_attention_and_is_fixed(field, screen):
+    """Registered offline with a phone another account uses: refused, shown, fixed, sent."""
+    tab = screen(width=360, height=740)
+    page = tab.page
+    tab.sign_in("agent")
+    tab.goto("/field/")
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    wait_for_cached(page, tab.origin + "/field/customers/new/")
+    page.context.set_offline(True)
+    page.goto(tab.origin + "/field/customers/new/")
+    page.fill("#id_first_name", "Joseph")
+    page.fill("#id_last_name", "Mukasa")
+    page.fill("#id_phone", "0772 100001")  # Grace's number
+    page.click("button:text('Register')")
+    page.wait_for_selector("text=Saved on this phone — will send when online (1 waiting)")
+    tab.check("field-app-register-queued")
+
+    page.context.set_offline(False)
+    page.wait_for_function("() => window.fieldApp.attention === 1 && !window.fieldApp.busy")
+    assert "1 needs attention" in page.locator("#fa-queue").inner_text()
+    page.goto(tab.origin + "/field/queue/")
+    page.wait_for_selector("#fa-queue-list >> text=is also used by account")
+    assert page.locator("[data-client-id]").first.is_hidden()  # listed once, by the phone
+    tab.check("field-app-queue-attention")
+
+    with page.expect_navigation():
+        page.click("text=Fix and send again")
+    page.wait_for_selector("text=Fix this form and send it again")
+    assert page.locator("#id_last_name").input_value() == "Mukasa"  # refilled from the phone
+    page.check("#id_phone_ok")
+    tab.check("field-app-register-fix")
+    page.click("button:text('Register')")
+    page.wait_for_selector("h1:text('Joseph Mukasa')")
+    wait_until_sent(page)
+    tab.check("field-app-registered")
+    tab.goto("/field/")
+    assert "Needs attention" not in page.locator("main").inner_text()  # the fix settled it
+
+    def joseph():
+        from customers.models import Customer
+
+        return list(Customer.objects.filter(last_name="Mukasa").values_list("phone", flat=True))
+
+    assert db(joseph) == ["+256772100001"]

@@ -72,6 +72,26 @@ def test_a_refused_queued_form_comes_back_with_its_message_and_changes_nothing(
     assert "Needs attention" in home.content.decode() and answer["message"] in home.content.decode()
 
 
+def test_a_fix_sent_as_a_new_form_settles_the_refusal(org, client_for, grace):
+    agent = client_for(org.agent)
+    refused_id, fix_id = uuid.uuid4(), uuid.uuid4()
+    assert pay(agent, grace, amount="-5", client_id=refused_id, **QUEUED).json()["status"] == (
+        "rejected"
+    )
+    fixed = agent.post(
+        f"/field/customers/{grace.pk}/pay/",
+        {"amount": "500", "client_id": str(fix_id), "fixes": str(refused_id)},
+        **QUEUED,
+    )
+    assert fixed.json()["status"] == "applied" and Payment.objects.count() == 1
+    assert "Needs attention" not in agent.get("/field/").content.decode()
+    # The refused id keeps its own answer: replaying it applies nothing.
+    assert pay(agent, grace, amount="500", client_id=refused_id, **QUEUED).json()["status"] == (
+        "rejected"
+    )
+    assert Payment.objects.count() == 1
+
+
 def test_a_refused_form_on_the_page_shows_its_errors_and_keeps_the_typed_values(
     org, client_for, grace
 ):

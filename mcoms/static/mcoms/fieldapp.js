@@ -207,6 +207,11 @@
     const list = document.getElementById("fa-queue-list");
     if (!list) return;
     const items = await all();
+    // Refusals the server lists that this phone shows already are not listed twice.
+    const here = new Set(items.map((i) => i.id));
+    document.querySelectorAll("[data-client-id]").forEach((li) => {
+      li.hidden = here.has(li.dataset.clientId);
+    });
     if (!items.length) {
       list.innerHTML = '<p class="fa-empty">Nothing is waiting on this phone.</p>';
       return;
@@ -262,6 +267,13 @@
       } else field.value = value;
     }
     form.dataset.fixId = item.id;
+    let fixes = form.querySelector("input[name=fixes]");
+    if (!fixes) {
+      fixes = document.createElement("input");
+      fixes.type = "hidden"; fixes.name = "fixes";
+      form.appendChild(fixes);
+    }
+    fixes.value = item.id;
     note(form, `Fix this form and send it again. The server said: ${item.message}`, "bad");
   }
   function scanners(root) {
