@@ -225,6 +225,15 @@ def send_code(phone: str, *, now: dt.datetime | None = None) -> dt.datetime | No
     return None
 
 
+CODES_KEPT = dt.timedelta(days=2)
+
+
+def purge_codes(*, now: dt.datetime | None = None) -> int:
+    """Forget sign-in codes older than ``CODES_KEPT`` (they live ten minutes); returns how many."""
+    deleted, _ = PortalCode.objects.filter(created_at__lt=clock.resolve(now) - CODES_KEPT).delete()
+    return deleted
+
+
 def _text_code(phone: str, code: str, customer: Customer, at: dt.datetime) -> None:
     kwargs = {
         "to": phone,

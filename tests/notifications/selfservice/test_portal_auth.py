@@ -320,3 +320,12 @@ def test_the_pages_have_labelled_fields(db):
         body = Client().get(url).content.decode()
         for field in re.findall(r'<input[^>]+id="([^"]+)"', body):
             assert f'for="{field}"' in body, (url, field)
+
+
+def test_old_codes_are_forgotten(org):
+    someone = factories.customer(org.block_a)
+    long_ago = clock.now() - portal_auth.CODES_KEPT - dt.timedelta(minutes=1)
+    portal_auth.send_code(someone.phone, now=long_ago)
+    portal_auth.send_code(someone.phone)
+    assert portal_auth.purge_codes() == 1
+    assert PortalCode.objects.count() == 1
