@@ -36,7 +36,7 @@ from mcoms.core.charts import Series, chart
 from mcoms.core.permissions import require
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import can_on_site, sites_visible_to
-from metering import commissioning, consumption
+from metering import commissioning, consumption, manual_reads
 from metering.models import Meter
 from metering.selectors import current_customer, meters_of_customer, meters_visible_to
 
@@ -115,6 +115,7 @@ def _meter_rows(customer: Customer, now: dt.datetime) -> list[dict]:
                 "online": online,
                 "last_ts": comms.last_reading_ts if comms else None,
                 "values": commissioning.describe_values(comms.last_values if comms else None)[:2],
+                "hand": next(iter(manual_reads.manual_readings_of(meter, 1)), None),
                 "can_read": meter.status in ("installed", "commissioned"),
                 "can_install": meter.status in commissioning.READY_FOR_BUS,
             }

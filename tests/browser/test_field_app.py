@@ -55,6 +55,7 @@ def db(fn):
 
 @pytest.fixture
 def field(site_data) -> Field:
+    from billing.models import ServicePackage
     from mcoms.core import clock
     from mcoms.core.audit import acting_as
     from metering import partitions, services
@@ -62,6 +63,8 @@ def field(site_data) -> Field:
 
     org = site_data.org
     partitions.ensure_ahead(now=clock.now(), back=1, ahead=1)
+    ServicePackage.objects.create(code="home", name="Home 300 W", load_limit_w=300)
+    ServicePackage.objects.create(code="shop", name="Shop 1 kW", load_limit_w=1000)
     with acting_as(label="browser test setup", channel="system"):
         gateway = services.gateway_create(site=org.block_a, name="kla-block-a")
         meter = site_data.meters["grace"]
@@ -207,9 +210,19 @@ def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_pat
 
     assert db(amounts) == ([5000, 7000], "123.400", True, "123.400")
 
-    # The card shows the new payment.
+    # The card shows the new payment; the package can be changed from it.
     tab.goto(f"/field/customers/{grace.pk}/")
-    assert "7,000 UGX" in page.locator("main").inner_text()
+    card = page.locator("main").inner_text()
+    assert "7,000 UGX" in card and "123.400 kWh" in card  # the hand reading, on the card
+    with page.expect_navigation():
+        page.click("text=Change package")
+    tab.check("field-app-package")
+    page.check("text=Shop 1 kW")
+    page.click("button:text('Change package')")
+    page.wait_for_selector("text=Grace Nakato is now on Shop 1 kW.")
+    tab.check("field-app-package-changed")
+    tab.goto("/field/offline/")
+    tab.check("field-app-offline-page")
 
 
 def test_install_checklist_on_a_phone(field, screen):
