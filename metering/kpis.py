@@ -20,7 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, F, Max, Q, Sum
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncMonth
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate, TruncMonth
 
 from customers.kpis import by_zone, local_bounds
 from mcoms.core.models import Site
@@ -64,12 +64,14 @@ def _date(value) -> dt.date:
 
 def load_profile(
     sites: list[Site], first: dt.date, last: dt.date
-) -> dict[tuple[bool, int], Decimal]:
-    """kWh summed per (weekend?, local hour of day) over the period, all ``sites`` together.
+) -> dict[tuple[bool, int], tuple[Decimal, int]]:
+    """Per (weekend?, local hour of day): kWh summed over the period, all ``sites`` together,
+    and the number of local days that hour has data on (to average over days with data, so
+    a site whose hourly rollups began mid-period is not shown using less than it does).
 
     One query per time zone among the sites (each zone's hours are read in its own clock).
     """
-    totals: dict[tuple[bool, int], Decimal] = defaultdict(Decimal)
+    totals: dict[tuple[bool, int], list] = defaultdict(lambda: [ZERO, 0])
     for zone, ids in by_zone(sites).items():
         tz = ZoneInfo(zone)
         start, end = local_bounds(zone, first, last)
@@ -78,11 +80,13 @@ def load_profile(
             .annotate(h=ExtractHour("hour", tzinfo=tz), wd=ExtractIsoWeekDay("hour", tzinfo=tz))
             .values("h", "wd")
             .order_by()
-            .annotate(kwh=Sum("kwh"))
+            .annotate(kwh=Sum("kwh"), days=Count(TruncDate("hour", tzinfo=tz), distinct=True))
         )
         for row in rows:
-            totals[(row["wd"] in WEEKEND, row["h"])] += row["kwh"] or ZERO
-    return dict(totals)
+            cell = totals[(row["wd"] in WEEKEND, row["h"])]
+            cell[0] += row["kwh"] or ZERO
+            cell[1] += row["days"]
+    return {key: (kwh, days) for key, (kwh, days) in totals.items()}
 
 
 def _gateway_windows(site_ids: list[int]) -> dict[int, dt.timedelta]:

@@ -54,26 +54,28 @@ def money(figs: Figures) -> list:
     return found
 
 
+def averages(figs: Figures) -> dict[tuple[bool, int], Decimal]:
+    """Average kWh per (weekend?, hour): the hour's total ÷ the days that hour has data on."""
+    return {
+        key: (kwh / days).quantize(Decimal("0.01"))
+        for key, (kwh, days) in figs.profile.items()
+        if days
+    }
+
+
 def profile(figs: Figures):
-    weekdays, weekend = figs.period.day_types()
+    found = averages(figs)
     series = []
-    for is_weekend, count, label, dashed in (
-        (False, weekdays, "Weekdays", False),
-        (True, weekend, "Weekend", True),
-    ):
-        if not count:
-            continue
-        values = [
-            (figs.profile.get((is_weekend, h), ZERO) / count).quantize(Decimal("0.01"))
-            for h in range(24)
-        ]
-        series.append(Series(label, values, kind="line", dashed=dashed))
-    if not figs.profile:
+    for is_weekend, label, dashed in ((False, "Weekdays", False), (True, "Weekend days", True)):
+        if any(weekend == is_weekend for weekend, _h in found):
+            values = [found.get((is_weekend, h)) for h in range(24)]
+            series.append(Series(label, values, kind="line", dashed=dashed))
+    if not series:
         series = [Series("Weekdays", [None] * 24, kind="line")]
     return chart(
         [f"{h:02d}h" for h in range(24)],
         series,
-        title="Load profile: average kWh by hour of day",
+        title="Load profile: average kWh in each hour of the day",
         unit="kWh",
         places=2,
         max_x_labels=8,
@@ -90,11 +92,9 @@ def for_figures(figs: Figures) -> dict:
 
 def profile_note(figs: Figures) -> str:
     """The hour with the highest average load, in words."""
-    weekdays, weekend = figs.period.day_types()
-    days = {False: weekdays, True: weekend}
-    averages = {key: kwh / days[key[0]] for key, kwh in figs.profile.items() if days[key[0]]}
-    if not averages:
+    found = averages(figs)
+    if not found:
         return ""
-    (is_weekend, hour), _ = max(averages.items(), key=lambda kv: kv[1])
+    (is_weekend, hour), _ = max(found.items(), key=lambda kv: kv[1])
     when = "weekend days" if is_weekend else "weekdays"
     return f"Busiest hour: {hour:02d}:00–{hour + 1:02d}:00 on {when}."

@@ -12,7 +12,6 @@ Trends are by day for periods up to 62 days and by month beyond.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from billing import kpis as billing_kpis
-from billing.collections.ageing import BUCKETS, Buckets
+from billing.collections.ageing import Buckets
 from customers import kpis as customer_kpis
 from fieldops.selectors import open_task_counts
 from mcoms.core.models import Site
@@ -63,15 +62,6 @@ class Period:
 
     def label(self, day: dt.date) -> str:
         return f"{day:%d %b}" if self.by == "day" else f"{day:%b %Y}"
-
-    def day_types(self) -> tuple[int, int]:
-        """(weekdays, weekend days) in the period."""
-        weekend = sum(
-            1
-            for n in range(self.days)
-            if (self.first + dt.timedelta(days=n)).isoweekday() in meter_kpis.WEEKEND
-        )
-        return self.days - weekend, weekend
 
     def query(self) -> str:
         if self.preset:
@@ -188,7 +178,7 @@ class Figures:
     per_site: dict[int, Tally]
     energy_trend: dict[dt.date, tuple[Decimal, Decimal]]
     money_trend: dict[str, dict[dt.date, tuple[Decimal, Decimal]]]
-    profile: dict[tuple[bool, int], Decimal]
+    profile: dict[tuple[bool, int], tuple[Decimal, int]]
     with_money: bool
 
     def group(self, sites: list[Site], key) -> dict[object, Tally]:
@@ -253,10 +243,3 @@ def figures(
         profile=meter_kpis.load_profile(sites, period.first, period.last),
         with_money=with_money,
     )
-
-
-BUCKET_LABELS = [label for _key, label, _low, _high in BUCKETS]
-
-
-def month_days(day: dt.date) -> int:
-    return calendar.monthrange(day.year, day.month)[1]

@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from billing import kpis as billing_kpis
+from billing.collections.ageing import BUCKETS
 from billing.collections.money import fmt
 from customers.kpis import status_counts
 from customers.models import Customer
@@ -33,7 +34,7 @@ from mcoms.core.models import Cluster, Region, Site
 from mcoms.core.roles import Cap, Role
 from mcoms.core.selectors import sites_visible_to
 from mcoms.dashboard import charts
-from mcoms.dashboard.kpis import BUCKET_LABELS, PRESETS, figures, period_from, today_for
+from mcoms.dashboard.kpis import PRESETS, figures, period_from, today_for
 from mcoms.dashboard.tables import Cell, Table, kwh, num, tally_head, tally_row, when
 from metering import kpis as meter_kpis
 from metering.selectors import meters_visible_to, overdue_meters
@@ -134,22 +135,24 @@ def _context(request, level: str, obj, sites: list[Site], title: str) -> dict:
         "with_money": with_money,
         "crumbs": _crumbs(level, obj, period),
         "charts": charts.for_figures(figs),
-        "ageing": _ageing(figs.total) if with_money else [],
-        "bucket_labels": BUCKET_LABELS,
+        "ageing": _ageing(figs.total) if with_money else None,
         "profile_note": charts.profile_note(figs),
     }
 
 
-def _ageing(total) -> list[dict]:
-    return [
-        {
-            "currency": m.currency,
-            "cells": [fmt(v, m.currency) for v in m.arrears.in_order()],
-            "overdue": fmt(m.arrears.overdue, m.currency),
-            "owing": m.owing,
-        }
-        for m in total.currencies
+def _ageing(total) -> dict:
+    """The arrears table: a row per bucket, a column per currency (narrow on a phone)."""
+    ms = total.currencies
+    rows = [
+        {"label": label, "cells": [fmt(m.arrears.amounts[key], m.currency) for m in ms]}
+        for key, label, _low, _high in BUCKETS
     ]
+    return {
+        "currencies": [m.currency for m in ms],
+        "rows": rows,
+        "overdue": [fmt(m.arrears.overdue, m.currency) for m in ms],
+        "owing": [m.owing for m in ms],
+    }
 
 
 def _answer(request, context: dict, tables: list[Table], template="dashboard/level.html"):
@@ -181,8 +184,7 @@ def home(request: HttpRequest) -> HttpResponse:
     figs, with_money = context["figs"], context["with_money"]
     tables = []
     regions = _grouped(sites, figs, lambda s: s.cluster.region)
-    if len(regions) > 1:
-        tables.append(_group_table("regions", "Regions", regions, "region", figs, with_money))
+    tables.append(_group_table("regions", "Regions", regions, "region", figs, with_money))
     tables.append(_sites_table(sites, figs, with_money))
     meters = meters_visible_to(user)
     context["overdue"] = overdue_meters(meters, now=clock.now()).order_by("status_changed_at")[:20]

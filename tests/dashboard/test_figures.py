@@ -46,8 +46,8 @@ def test_trends_and_load_profile(org, book):
     assert figs.money_trend["UGX"][book.today - dt.timedelta(days=10)] == (D("13000"), D("0"))
     assert figs.money_trend["UGX"][book.today - dt.timedelta(days=2)] == (D("0"), D("8000"))
     weekend = yesterday.isoweekday() >= 6
-    assert figs.profile[(weekend, 19)] == D("4.2")
-    assert figs.profile[(weekend, 7)] == D("0.6")
+    assert figs.profile[(weekend, 19)] == (D("4.2"), 1)  # kWh, and the days it was seen on
+    assert figs.profile[(weekend, 7)] == (D("0.6"), 1)
 
 
 def test_a_past_period_counts_the_customers_of_that_time(org, book):
