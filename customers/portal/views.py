@@ -93,6 +93,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "meters": meters_of_customer(customer),
         "requests": customer.requests.all()[:3],
         "one_time_pin": request.session.pop("portal_one_time_pin", False),
+        "no_pin": request.session.pop("portal_no_pin", False),
     }
     return _page(request, "home.html", customer, "home", **context)
 

@@ -342,6 +342,8 @@ def sign_in(request: HttpRequest, proof: Proof, account: Customer) -> bool:
         if user is None:
             return False
     login(request, user, backend=_backend_path())
+    if not pins.usable(account):  # the home page tells them how to set one on USSD
+        request.session["portal_no_pin"] = True
     with audit.acting_as(user, channel=AuditEvent.Channel.PORTAL), transaction.atomic():
         row = PortalSignIn.objects.create(
             customer=account, user=user, method=proof.method, phone=proof.phone, at=clock.now()

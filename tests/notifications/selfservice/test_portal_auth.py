@@ -57,6 +57,7 @@ def test_the_right_pin_signs_in_and_creates_a_linked_customer_login(customer):
     assert signed_in_user(client) == user
     home = client.get(HOME).content.decode()
     assert customer.account_number in home
+    assert "To set your PIN" not in home  # they have one
     row = PortalSignIn.objects.get()
     assert (row.customer, row.user, row.method, row.phone) == (
         customer,
@@ -202,7 +203,10 @@ def test_a_code_by_sms_signs_in_once(org):
     assert Message.objects.get(template_key=portal_auth.CODE_TEMPLATE).status != "skipped"
     response = enter_code(client, code)
     assert response["Location"] == HOME
+    home = client.get(HOME).content.decode()
     assert signed_in_user(client).customer == someone
+    assert "To set your PIN, dial our USSD menu" in home  # no PIN yet: told how, once
+    assert "To set your PIN" not in client.get(HOME).content.decode()
     assert PortalSignIn.objects.get().method == "code"
     # Used: the same code opens nothing again.
     other = Client()
