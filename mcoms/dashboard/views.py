@@ -179,7 +179,7 @@ def home(request: HttpRequest) -> HttpResponse:
     _staff(request)
     sites = _sites(request)
     user = request.user
-    title = "Organisation" if user.role == Role.ADMIN or user.is_superuser else "Your sites"
+    title = "Organisation" if user.role == Role.ADMIN or user.is_superuser else "Overview"
     context = _context(request, "org", None, sites, title)
     figs, with_money = context["figs"], context["with_money"]
     tables = []

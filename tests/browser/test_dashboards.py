@@ -74,7 +74,7 @@ def test_regional_manager_drills_down_and_downloads(usage_and_money, screen, liv
     page = tab.page
     tab.sign_in("regional")
     assert page.url.endswith("/dashboard/")
-    assert page.get_by_role("heading", name="Your sites").is_visible()
+    assert page.get_by_role("heading", name="Overview").is_visible()
     assert page.get_by_role("heading", name="Regions").is_visible()
     assert "Jinja Town" not in page.locator("main").inner_text()  # Eastern is not theirs
     tab.check("dash-home")
