@@ -201,6 +201,11 @@ def test_customer_signs_in_with_pin_and_uses_the_portal(portal_data, screen):
     assert response.body().startswith(b"%PDF")
     tab.check("portal-receipt")
 
+    page.get_by_role("link", name="Statement", exact=True).click()
+    page.wait_for_load_state("networkidle")
+    assert "61,500" in main.inner_text()
+    tab.check("portal-statement")
+
     page.get_by_role("link", name="Profile", exact=True).click()
     page.wait_for_load_state("networkidle")
     tab.check("portal-profile")
