@@ -333,3 +333,15 @@ def test_old_codes_are_forgotten(org):
     portal_auth.send_code(someone.phone)
     assert portal_auth.purge_codes() == 1
     assert PortalCode.objects.count() == 1
+
+
+def test_with_the_backend_listed_the_session_is_kept_by_it(customer, settings):
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, portal_auth.BACKEND]
+    client = Client()
+    pin_sign_in(client, customer.phone, PIN)
+    assert client.session["_auth_user_backend"] == portal_auth.BACKEND
+    assert signed_in_user(client) == Customer.objects.get(pk=customer.pk).user
+    # It never signs anyone in by username and password.
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username=signed_in_user(client).username, password="") is None
