@@ -147,9 +147,7 @@ class PortalSignIn(models.Model):
         PIN = "pin", "Phone and PIN"
         CODE = "code", "Code by SMS"
 
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="+"
-    )
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
