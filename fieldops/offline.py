@@ -60,6 +60,10 @@ ACTION_LABELS = {
     "customer_register": "New customer",
     "package_change": "Package change",
     "meter_install": "Meter installation",
+    "task_start": "Task started",
+    "task_visit": "Task visit",
+    "task_close": "Task closed",
+    "task_field_job": "Field job report",
 }
 
 

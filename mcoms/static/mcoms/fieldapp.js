@@ -107,10 +107,25 @@
     // A form filled from a refused queued one replaces it.
     if (form.dataset.fixId) { await drop(form.dataset.fixId); delete form.dataset.fixId; }
   }
+  function adoptAssets(doc) {
+    // The new page may need a stylesheet or script this one did not load (another page type).
+    const have = new Set([...document.querySelectorAll("link[rel=stylesheet], script[src]")]
+      .map((el) => el.href || el.src));
+    doc.querySelectorAll("link[rel=stylesheet]").forEach((link) => {
+      if (!have.has(link.href)) document.head.append(document.importNode(link, true));
+    });
+    doc.querySelectorAll("script[src]").forEach((old) => {
+      if (have.has(old.src)) return;
+      const script = document.createElement("script");
+      script.src = old.src;
+      document.body.append(script);
+    });
+  }
   function swapPage(html, url) {
     const doc = new DOMParser().parseFromString(html, "text/html");
     const fresh = doc.querySelector("main");
     if (!fresh) { location.assign(url); return; }
+    adoptAssets(doc);
     document.querySelector("main").replaceWith(fresh);
     document.title = doc.title;
     if (url !== location.href) { history.pushState({ fieldApp: true }, "", url); pushed = true; }
@@ -164,6 +179,7 @@
     }
     if (response.redirected && response.url.includes("/accounts/login")) return "signin";
     if (response.status >= 500) return "later";
+    if (response.ok && response.redirected) { await drop(item.id); return "sent"; } // a plain form's success
     await put({ ...item, state: "attention",
       message: `The server refused this form (HTTP ${response.status}).` });
     return "attention";
