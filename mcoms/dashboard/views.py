@@ -255,8 +255,8 @@ def _customer_rows(request, site: Site, period, *, page_only: bool):
 @login_required
 def site(request: HttpRequest, pk: int) -> HttpResponse:
     _staff(request)
-    obj = get_object_or_404(Site.objects.select_related("cluster__region"), pk=pk)
-    sites = _sites(request, pk=obj.pk)
+    sites = _sites(request, pk=pk)
+    obj = sites[0]
     now = clock.now()
     if request.GET.get("part") == "customers" or request.GET.get("table") == "customers":
         period, _ = period_from(request.GET, today_for(sites, now))
