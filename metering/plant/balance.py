@@ -93,14 +93,14 @@ def _supplied(site: Site, day: dt.date, start, end, supply_ids: set[int], detail
                 "meter__gateway"
             )
         }
+        missing = sorted(supply_ids - rows.keys())
         for meter_id, row in list(rows.items()):
             interval = (row.meter.gateway.log_interval_s if row.meter.gateway else None) or 900
             if row.intervals < Decimal(86400) / interval * COMPLETE_SHARE:
                 # A supply meter that saw only part of the day would understate the supply.
                 detail.setdefault("supply_meters_incomplete", []).append(row.meter.serial)
                 del rows[meter_id]
-        missing = sorted(supply_ids - rows.keys())
-        if not missing:
+        if rows.keys() == supply_ids:
             detail["supply_meters"] = [
                 {
                     "meter": m,
@@ -112,7 +112,8 @@ def _supplied(site: Site, day: dt.date, start, end, supply_ids: set[int], detail
             ]
             est = sum((r.estimated_kwh for r in rows.values()), ZERO)
             return EnergyBalance.Method.METERS, sum((r.kwh for r in rows.values()), ZERO), est
-        detail["supply_meters_missing"] = [Meter.objects.get(pk=m).serial for m in missing]
+        if missing:
+            detail["supply_meters_missing"] = [Meter.objects.get(pk=m).serial for m in missing]
     production = q.counter_delta_kwh(site, q.PRODUCTION_ENERGY, start, end)
     if production is not None:
         charge = q.counter_delta_kwh(site, q.CHARGE_ENERGY, start, end)
