@@ -49,6 +49,9 @@ class ReadingForm(forms.Form):
         self.zone = zone
         if not self.is_bound and zone is not None:
             self.initial.setdefault("read_at", clock.now().astimezone(zone).replace(tzinfo=None))
+            # A page kept by the phone is older than the moment it is opened: the phone's
+            # clock fills the time when the form is shown (fieldapp.js).
+            self.fields["read_at"].widget.attrs["data-now"] = str(zone)
 
     def clean_read_at(self):
         value = self.cleaned_data["read_at"]

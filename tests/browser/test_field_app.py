@@ -15,10 +15,12 @@ test's own thread, where Django refuses database calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import OperationalError
@@ -32,6 +34,7 @@ class Field:
     meter: object  # Grace's meter, installed on the gateway's bus
     shipped: object  # a meter on Block A waiting to be installed
     gateway: object
+    zone: str  # Block A's timezone
 
 
 def db(fn):
@@ -74,7 +77,13 @@ def field(site_data) -> Field:
         shipped = services.meter_assign(meter=shipped, site=org.block_a, address=30)
         for step in (Status.CONVERTED, Status.SHIPPED):
             shipped = services.meter_move(meter=shipped, status=step)
-    return Field(grace=site_data.customers["grace"], meter=meter, shipped=shipped, gateway=gateway)
+    return Field(
+        grace=site_data.customers["grace"],
+        meter=meter,
+        shipped=shipped,
+        gateway=gateway,
+        zone=org.block_a.timezone,
+    )
 
 
 def photo_file(tmp_path) -> str:
@@ -163,6 +172,10 @@ def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_pat
     page.goto(tab.origin + read_url)
     page.wait_for_selector("#id_energy_kwh")
     assert page.locator("#fa-net").is_visible()
+    # The page was kept earlier; the time of reading is the site's clock now.
+    shown = dt.datetime.strptime(page.input_value("#id_read_at"), "%Y-%m-%dT%H:%M")
+    site_now = dt.datetime.now(ZoneInfo(field.zone)).replace(tzinfo=None)
+    assert abs(shown - site_now) < dt.timedelta(minutes=2)
     page.fill("#id_energy_kwh", "123.4")
     page.set_input_files("#id_photo", photo_file(tmp_path))
     page.click("text=Save the reading")

@@ -69,7 +69,21 @@
         form.appendChild(input);
       }
       if (!input.value) input.value = uuid();
+      form.querySelectorAll("input[data-now]").forEach((w) => { w.value = localNow(w.dataset.now); });
     });
+  }
+  function localNow(zone) {
+    // "Now" on the site's clock (data-now names its zone), as a datetime-local value.
+    try {
+      const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      }).formatToParts(new Date()).map((p) => [p.type, p.value]));
+      return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+    } catch (e) {
+      const d = new Date(), pad = (n) => String(n).padStart(2, "0");
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    }
   }
   function fieldsOf(form) {
     const fields = [];
@@ -100,6 +114,7 @@
     const waiting = (await all()).filter((i) => i.state === "waiting").length;
     form.reset();
     form.querySelector("input[name=client_id]").value = uuid();
+    form.querySelectorAll("input[data-now]").forEach((w) => { w.value = localNow(w.dataset.now); });
     note(form, `Saved on this phone — will send when online (${waiting} waiting)`, "ok");
     await indicate();
   }
