@@ -254,7 +254,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "mcoms.core.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "mcoms.core.api.exception_handler",
 }
