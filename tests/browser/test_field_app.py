@@ -313,3 +313,10 @@ def test_a_form_refused_after_sync_needs_attention_and_is_fixed(field, screen):
         return list(Customer.objects.filter(last_name="Mukasa").values_list("phone", flat=True))
 
     assert db(joseph) == ["+256772100001"]
+
+    # Signing out drops the pages the phone kept for this agent.
+    assert page.evaluate("async () => (await caches.keys()).length") > 0
+    page.click("summary[aria-label=Menu]")
+    with page.expect_navigation():
+        page.click("text=Sign out")
+    assert page.evaluate("async () => (await caches.keys()).length") == 0

@@ -14,6 +14,9 @@
   const app = document.querySelector("[data-field-app]");
   if (!app) return;
   const SCOPE = app.dataset.scope || "/field/";
+  // Forms are sent only under the person who filled them (a phone may be shared).
+  const USER = app.dataset.user || "";
+  const mine = (item) => !item.user || item.user === USER;
   const DB_NAME = "mcoms-field", STORE = "queue";
   let syncing = false, pushed = false;
   // What tests and the console can look at: counts kept current by indicate().
@@ -109,6 +112,7 @@
     await put({
       id, url: form.action || location.href, fields, created: Date.now(),
       label: form.dataset.offlineLabel || document.title, state: "waiting", message: "",
+      user: USER,
     });
     await fixed(form);
     const waiting = (await all()).filter((i) => i.state === "waiting").length;
@@ -204,7 +208,7 @@
     syncing = api.busy = true;
     try {
       for (const item of await all()) {
-        if (item.state !== "waiting") continue;
+        if (item.state !== "waiting" || !mine(item)) continue;
         let outcome;
         try { outcome = await sendOne(item); } catch (e) { break; } // still offline
         if (outcome === "signin" || outcome === "later") break;
@@ -256,7 +260,8 @@
       const title = document.createElement("strong");
       title.textContent = item.label;
       text.append(title, ` saved ${new Date(item.created).toLocaleString()} — `,
-        item.state === "attention" ? `needs attention: ${item.message}` : "waiting to send");
+        item.state === "attention" ? `needs attention: ${item.message}`
+          : mine(item) ? "waiting to send" : `saved by ${item.user}: sent when they sign in`);
       li.append(text);
       if (item.state === "attention") {
         const fix = document.createElement("a");
@@ -348,6 +353,15 @@
     navigator.serviceWorker.register(app.dataset.sw, { scope: SCOPE }).catch(() => {});
   }
   document.addEventListener("submit", submit);
+  // Signing out: the pages kept for this person are dropped (the queue stays, with its owner).
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.action || !/\/logout\/?$/.test(new URL(form.action).pathname) || !window.caches) return;
+    if (form.dataset.cleared) return;
+    event.preventDefault();
+    caches.keys().then((keys) => Promise.all(keys.map((k) => caches.delete(k))))
+      .finally(() => { form.dataset.cleared = "1"; form.submit(); });
+  });
   document.addEventListener("htmx:afterSwap", (e) => stamp(e.target));
   window.addEventListener("online", () => { indicate(); sync(); });
   window.addEventListener("offline", indicate);
