@@ -106,8 +106,10 @@ def _usage_chart(customer: Customer, now: dt.datetime):
 
 def _meter_rows(customer: Customer, now: dt.datetime) -> list[dict]:
     rows = []
-    for meter in meters_of_customer(customer).select_related("gateway", "comms"):
+    meters = meters_of_customer(customer).select_related("gateway", "comms", "steering_state")
+    for meter in meters:
         comms = getattr(meter, "comms", None)
+        relay = getattr(meter, "steering_state", None)  # what steering last knew, if anything
         online = commissioning.is_online(comms, meter.gateway, now) if meter.gateway_id else False
         rows.append(
             {
@@ -115,6 +117,7 @@ def _meter_rows(customer: Customer, now: dt.datetime) -> list[dict]:
                 "online": online,
                 "last_ts": comms.last_reading_ts if comms else None,
                 "values": commissioning.describe_values(comms.last_values if comms else None)[:2],
+                "relay": relay if relay is not None and relay.relay != "unknown" else None,
                 "hand": next(iter(manual_reads.manual_readings_of(meter, 1)), None),
                 "can_read": meter.status in ("installed", "commissioned"),
                 "can_install": meter.status in commissioning.READY_FOR_BUS,

@@ -24,6 +24,7 @@ from metering import ingest, partitions, rollups
 from metering import services as meter_services
 from metering.lifecycle import Status
 from metering.models import BusSlot, ManualReading, Reading
+from metering.steering.models import MeterState
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +116,9 @@ def test_the_card_shows_balance_usage_and_meter_status(org, client_for, grid):
     feed(meter, grid["gateway"], [(yesterday, 100.0), (yesterday + dt.timedelta(hours=2), 103.5)])
     with acting_as(org.agent):
         payments.record_cash(customer=grace, amount="2000", agent=org.agent)
+    MeterState.objects.create(meter=meter, relay="off", relay_read_at=now, relay_source="test")
     body = client_for(org.agent).get(f"/field/customers/{grace.pk}/").content.decode()
+    assert 'Relay <strong class="fa-warn">off</strong>' in body
     assert "2,000 UGX</span> credit" in body
     print(body[body.find("Usage") : body.find("Usage") + 900])
     assert "3.5 kWh in the last 14 days" in body and "<svg" in body
