@@ -227,3 +227,21 @@ def customer_meters(
             }
         )
     return found
+
+
+def customer_energy_trend(
+    customer_id: int, site: Site, first: dt.date, last: dt.date, *, by: str = "day"
+) -> dict[dt.date, tuple[Decimal, Decimal]]:
+    """Per local day (or month): kWh and estimated kWh of the meters that served the
+    customer during the period (one query)."""
+    start, end = local_bounds(site.timezone, first, last)
+    served = _served([customer_id], start, end)
+    period = TruncMonth("day") if by == "month" else F("day")
+    rows = (
+        DailyUsage.objects.filter(day__gte=first, day__lte=last, meter__assignments__in=served)
+        .annotate(period=period)
+        .values("period")
+        .order_by()
+        .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"))
+    )
+    return {_date(r["period"]): (r["kwh"] or ZERO, r["est"] or ZERO) for r in rows}

@@ -17,16 +17,21 @@ ZERO = Decimal(0)
 
 
 def energy(figs: Figures):
-    days = figs.period.buckets()
-    labels = [figs.period.label(d) for d in days]
-    metered = [figs.energy_trend.get(d, (ZERO, ZERO)) for d in days]
+    return energy_chart(figs.period, figs.energy_trend)
+
+
+def energy_chart(period, trend: dict, *, title: str = "Energy delivered"):
+    """Metered and estimated kWh per day (or month) of ``period`` from ``trend``."""
+    days = period.buckets()
+    labels = [period.label(d) for d in days]
+    metered = [trend.get(d, (ZERO, ZERO)) for d in days]
     return chart(
         labels,
         [
             Series("Metered", [k - e for k, e in metered]),
             Series("Estimated", [e for _k, e in metered]),
         ],
-        title=f"Energy delivered per {figs.period.by}",
+        title=f"{title} per {period.by}",
         unit="kWh",
         places=1,
     )

@@ -338,6 +338,11 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
         "with_money": with_money,
         "money": {k: fmt(v, site.currency) for k, v in money.items()},
         "kwh": sum((m["kwh"] for m in meters), meter_kpis.ZERO),
+        "chart": charts.energy_chart(
+            period,
+            meter_kpis.customer_energy_trend(obj.pk, site, period.first, period.last, by=period.by),
+            title="Energy used",
+        ),
         "currency": site.currency,
     }
     return _answer(request, context, [table], template="dashboard/customer.html")

@@ -4,6 +4,7 @@ queries on the site page whatever the number of customers."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from decimal import Decimal as D
@@ -154,3 +155,23 @@ def test_the_site_page_takes_a_fixed_number_of_queries(
 def test_the_home_page_keeps_the_sites_table_and_overdue_meters(org, book, client_for):
     page = client_for(org.site_manager).get(url("home")).content.decode()
     assert "<h2>Sites</h2>" in page and "Overdue meters" in page
+
+
+def test_the_customer_page_adds_up_their_meters_days(org, book, client_for):
+    from metering.models import DailyUsage
+
+    yesterday = book.today - dt.timedelta(days=1)
+    meter = book.meters["online"]
+    DailyUsage.objects.bulk_create(
+        [
+            DailyUsage(meter=meter, day=yesterday, kwh=D("3.5"), estimated_kwh=D("0.5")),
+            DailyUsage(meter=meter, day=book.today, kwh=D("1.25")),
+            DailyUsage(meter=meter, day=book.today - dt.timedelta(days=60), kwh=D("9")),
+        ]
+    )
+    akello = book.customers["akello"]
+    page = client_for(org.site_manager).get(url("customer", akello.pk, preset="last_30"))
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.content.decode()).split())
+    assert "Energy used 4.8 kWh" in text  # 3.5 + 1.25, not the day 60 days ago
+    assert f"{yesterday:%d %b} 3.0 0.5" in text  # the chart's numbers: metered, estimated
+    assert "Billed UGX 4,000" in text and "Balance UGX 12,000" in text
