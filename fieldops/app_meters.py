@@ -121,7 +121,8 @@ def install(request: HttpRequest, pk: int) -> HttpResponse:
     meter = meter_for_field(request, pk)
     gateways = gateways_visible_to(request.user).filter(site=meter.site_id)
     form = InstallForm(request.POST or None, request.FILES or None, meter=meter, gateways=gateways)
-    ready = meter.status in commissioning.READY_FOR_BUS and meter.modbus_address is not None
+    # Only a meter converted in the workshop (address written, label on) and shipped.
+    ready = meter.status == Status.SHIPPED and meter.modbus_address is not None
     if request.method == "POST":
         if not ready:
             form.add_error(

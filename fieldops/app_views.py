@@ -120,7 +120,7 @@ def _meter_rows(customer: Customer, now: dt.datetime) -> list[dict]:
                 "relay": relay if relay is not None and relay.relay != "unknown" else None,
                 "hand": next(iter(manual_reads.manual_readings_of(meter, 1)), None),
                 "can_read": meter.status in ("installed", "commissioned"),
-                "can_install": meter.status in commissioning.READY_FOR_BUS,
+                "can_install": meter.status == "shipped",
             }
         )
     return rows

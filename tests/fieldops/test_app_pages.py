@@ -321,9 +321,19 @@ def test_marking_installed_puts_the_meter_on_the_bus_for_commissioning(
     assert "photo fieldops/installs/" in event.note
     # Already installed: the checklist says so and nothing moves again.
     assert (
-        "is installed: there is nothing to install"
+        "is installed: only a meter shipped to the site is installed"
         in install(agent, meter, gateway).content.decode()
     )
+
+
+def test_a_meter_not_yet_shipped_is_not_installed_from_the_field(org, client_for):
+    with acting_as(label="test setup"):
+        gateway = meter_services.gateway_create(site=org.block_a, name="kla-a-3")
+        meter = factories.assigned_meter(org.block_a, 24)  # still in the workshop, address 1
+    body = install(client_for(org.agent), meter, gateway, address_label=24).content.decode()
+    assert "is assigned: only a meter shipped" in body
+    meter.refresh_from_db()
+    assert meter.status == Status.ASSIGNED
 
 
 def test_only_field_roles_of_the_site_install(org, client_for, shipped):
