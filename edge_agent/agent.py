@@ -50,7 +50,8 @@ class Agent:
         self.csv = self._csv(cfg)
         # Plant telemetry (OpenEMS Edge's REST API), kept in the same outbox file.
         self.plant = PlantQueue(self.outbox)
-        self.openems = (OpenEMSPoller(cfg.openems, self.clock, self.plant.last_ts())
+        self.openems = (OpenEMSPoller(cfg.openems, self.clock, self.plant.last_ts(),
+                                      poll_interval_s=cfg.poll_interval_s)
                         if cfg.openems else None)
         self.inbox: queue.Queue = queue.Queue()
         self.started = self.clock.monotonic()
@@ -74,6 +75,8 @@ class Agent:
         self.poller.set_meters(cfg.meters)
         self.poller.budget_s = sweep_budget_s(cfg)
         self.poller.latency_s = cfg.meter_latency_s
+        if self.openems is not None:
+            self.openems.poll_interval_s = cfg.poll_interval_s
         self.csv = self._csv(cfg)
         self.config_applied.set()
 

@@ -7,8 +7,8 @@ REST-Api controller is enabled, e.g. ``{"address": "_sum/EssSoc", "type": "INTEG
 
 - **When**: samples are stamped at boundaries of ``openems.interval_s`` (default 300 s,
   multiples since midnight UTC, as readings are), taken by the first sweep at or after
-  the boundary and at most half an interval late, and only while the clock is
-  synchronised.
+  the boundary and at most half an interval (or one poll interval, if longer) late, and
+  only while the clock is synchronised.
 - **What**: the configured channels (by default the ``_sum`` channels below). A channel
   that answers 404 or ``"value": null`` is left out of that sample (and a 404 channel
   is asked again only an hour later); energy counters are in Wh, power in W, SoC in %.
@@ -129,9 +129,11 @@ class OpenEMSPoller:
     """Reads the configured channels once per interval boundary."""
 
     def __init__(self, cfg: OpenEMSConfig, clock: Clock, last_ts: str | None = None,
-                 transport=None):
+                 transport=None, poll_interval_s: float = 10.0):
         self.cfg = cfg
         self.clock = clock
+        # A sweep comes at most this often: a boundary may be that late without being lost.
+        self.poll_interval_s = poll_interval_s
         self.last_ts = last_ts or ""
         self.status = OpenEMSStatus()
         self.missing_until: dict[str, float] = {}
@@ -148,7 +150,8 @@ class OpenEMSPoller:
             return None
         now = self.clock.now()
         boundary = interval_start(now, self.cfg.interval_s)
-        if (now - boundary).total_seconds() > self.cfg.interval_s / 2:
+        late = (now - boundary).total_seconds()
+        if late > max(self.cfg.interval_s / 2, self.poll_interval_s):
             return None
         ts = iso(boundary)
         return ts if ts > self.last_ts else None

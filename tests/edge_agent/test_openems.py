@@ -76,10 +76,23 @@ def test_each_boundary_gets_one_sample_of_every_channel_read_with_basic_auth(ope
 def test_no_samples_while_the_clock_is_not_synchronised_or_past_half_an_interval(openems):
     clock = FakeClock(START)
     p = poller(openems, clock)
+    p.poll_interval_s = 10.0
     assert p.poll(synced=False) == []
     clock.advance(200)  # 15:03:22: more than half of 300 s after the boundary
     assert p.poll(synced=True) == []
     assert openems.gets() == 0
+
+
+def test_sweeps_slower_than_the_sampling_interval_still_sample_every_sweep(openems):
+    clock = FakeClock(datetime(2026, 4, 4, 15, 0, 0, 800000, tzinfo=UTC))
+    p = poller(openems, clock, interval_s=1)
+    p.poll_interval_s = 10.0
+    stamps = []
+    for _ in range(3):
+        stamps.append({s["ts"] for s in p.poll(synced=True)})
+        clock.advance(10)  # always 0.8 s past a boundary: more than half of 1 s
+    assert stamps == [{"2026-04-04T15:00:00Z"}, {"2026-04-04T15:00:10Z"},
+                      {"2026-04-04T15:00:20Z"}]
 
 
 def test_a_missing_channel_or_a_null_value_is_left_out_and_the_rest_is_read(openems):
