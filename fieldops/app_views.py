@@ -166,6 +166,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
     require(request.user, Cap.PAYMENTS_RECORD, customer.site_id)
     form = CashForm(request.POST or None)
+    form.fields["amount"].label = f"Amount received ({customer.site.currency})"
     if request.method == "POST":
         if form.is_valid():
             try:
