@@ -107,3 +107,40 @@ def tally_head(first: str, extra: list[str], with_money: bool) -> list[str]:
 
 def when(value: dt.datetime | None, zone) -> str:
     return f"{value.astimezone(zone):%Y-%m-%d %H:%M}" if value else "never"
+
+
+def energy_table(period, trend: dict) -> Table:
+    """kWh and estimated kWh per day (or month) of ``period``."""
+    table = Table("energy", "Energy", ["Period", "Energy kWh", "Estimated kWh"])
+    for day in period.buckets():
+        kwh_, est = trend.get(day, (Decimal(0), Decimal(0)))
+        table.rows.append([Cell(day), Cell(kwh_), Cell(est)])
+    return table
+
+
+def figure_tables(figs) -> list[Table]:
+    """The numbers behind the charts and the ageing, as downloadable tables."""
+    from billing.collections.ageing import BUCKETS
+    from mcoms.dashboard.charts import averages
+
+    period = figs.period
+    energy = energy_table(period, figs.energy_trend)
+    money = Table("money", "Billed and collected", ["Period", "Currency", "Billed", "Collected"])
+    for currency in sorted(figs.money_trend):
+        for day in period.buckets():
+            billed, collected = figs.money_trend[currency].get(day, (Decimal(0), Decimal(0)))
+            money.rows.append([Cell(day), Cell(currency), Cell(billed), Cell(collected)])
+    found = averages(figs)
+    profile = Table("profile", "Load profile", ["Hour", "Weekdays kWh", "Weekend days kWh"])
+    for h in range(24):
+        profile.rows.append(
+            [Cell(f"{h:02d}:00"), Cell(found.get((False, h))), Cell(found.get((True, h)))]
+        )
+    ms = figs.total.currencies
+    arrears = Table("arrears", "Arrears by age", ["Days past due", *(m.currency for m in ms)])
+    for key, label, _low, _high in BUCKETS:
+        arrears.rows.append([Cell(label), *(Cell(m.arrears.amounts[key]) for m in ms)])
+    tables = [energy, profile]
+    if figs.with_money:
+        tables += [money, arrears]
+    return tables

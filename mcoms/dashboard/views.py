@@ -35,7 +35,17 @@ from mcoms.core.roles import Cap, Role
 from mcoms.core.selectors import sites_visible_to
 from mcoms.dashboard import charts
 from mcoms.dashboard.kpis import PRESETS, figures, period_from, today_for
-from mcoms.dashboard.tables import Cell, Table, kwh, num, tally_head, tally_row, when
+from mcoms.dashboard.tables import (
+    Cell,
+    Table,
+    energy_table,
+    figure_tables,
+    kwh,
+    num,
+    tally_head,
+    tally_row,
+    when,
+)
 from metering import kpis as meter_kpis
 from metering.selectors import meters_visible_to, overdue_meters
 
@@ -137,6 +147,7 @@ def _context(request, level: str, obj, sites: list[Site], title: str) -> dict:
         "charts": charts.for_figures(figs),
         "ageing": _ageing(figs.total) if with_money else None,
         "profile_note": charts.profile_note(figs),
+        "exports": figure_tables(figs),
     }
 
 
@@ -161,7 +172,7 @@ def _answer(request, context: dict, tables: list[Table], template="dashboard/lev
         if fmt_ not in FORMATS:
             return HttpResponseBadRequest("export must be csv or xlsx")
         wanted = request.GET.get("table", tables[0].name if tables else "")
-        for table in tables:
+        for table in [*tables, *context.get("exports", [])]:
             if table.name == wanted:
                 slug = context["obj"].code if hasattr(context["obj"], "code") else "all"
                 p = context["period"]
@@ -307,6 +318,7 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
     with_money = request.user.can(Cap.BILLING_VIEW)
     meters = meter_kpis.customer_meters([obj.pk], site, period.first, period.last, now=now)
     money = billing_kpis.customer_money([obj.pk], site, period.first, period.last).get(obj.pk, {})
+    trend = meter_kpis.customer_energy_trend(obj.pk, site, period.first, period.last, by=period.by)
     table = Table(
         "meters",
         "Meters",
@@ -338,11 +350,8 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
         "with_money": with_money,
         "money": {k: fmt(v, site.currency) for k, v in money.items()},
         "kwh": sum((m["kwh"] for m in meters), meter_kpis.ZERO),
-        "chart": charts.energy_chart(
-            period,
-            meter_kpis.customer_energy_trend(obj.pk, site, period.first, period.last, by=period.by),
-            title="Energy used",
-        ),
+        "chart": charts.energy_chart(period, trend, title="Energy used"),
+        "exports": [energy_table(period, trend)],
         "currency": site.currency,
     }
     return _answer(request, context, [table], template="dashboard/customer.html")

@@ -175,3 +175,25 @@ def test_the_customer_page_adds_up_their_meters_days(org, book, client_for):
     assert "Energy used 4.8 kWh" in text  # 3.5 + 1.25, not the day 60 days ago
     assert f"{yesterday:%d %b} 3.0 0.5" in text  # the chart's numbers: metered, estimated
     assert "Billed UGX 4,000" in text and "Balance UGX 12,000" in text
+
+
+def test_the_numbers_behind_charts_and_ageing_download(org, book, client_for):
+    client = client_for(org.site_manager)
+
+    def table(name, **query):
+        response = client.get(url("site", org.block_a.pk, table=name, export="csv", **query))
+        assert response.status_code == 200, name
+        return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+    energy = table("energy", preset="last_30")
+    assert energy[0] == ["Period", "Energy kWh", "Estimated kWh"] and len(energy) == 31
+    assert sum(D(r[1]) for r in energy[1:]) == D("60.5")
+    arrears = dict((r[0], r[1]) for r in table("arrears")[1:])
+    assert D(arrears["31–60 days"]) == D("8000") and D(arrears["0–30 days"]) == D("4000")
+    money = table("money", preset="last_30")
+    assert sum(D(r[2]) for r in money[1:]) == D("12000")
+    assert sum(D(r[3]) for r in money[1:]) == D("10000")
+    profile = table("profile", preset="last_30")
+    assert len(profile) == 25
+    page = client.get(url("site", org.block_a.pk)).content.decode()
+    assert "table=profile&amp;export=xlsx" in page
