@@ -87,12 +87,14 @@ def field(site_data) -> Field:
 
 
 def photo_file(tmp_path) -> str:
+    """A camera-sized photo (1600 × 1200, a few MB as PNG): the phone shrinks it before sending."""
     from PIL import Image
 
     path = tmp_path / "display.png"
     out = io.BytesIO()
-    Image.new("RGB", (32, 24), (30, 90, 160)).save(out, "PNG")
+    Image.effect_noise((1600, 1200), 60).convert("RGB").save(out, "PNG")
     path.write_bytes(out.getvalue())
+    assert path.stat().st_size > 1_000_000
     return str(path)
 
 
@@ -131,7 +133,8 @@ def counts(grace, meter) -> tuple[int, int]:
     )
 
 
-def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_path):
+def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
     tab = screen(width=360, height=740)
     page = tab.page
     grace = field.grace
@@ -213,15 +216,20 @@ def test_agent_day_online_then_offline_without_duplicates(field, screen, tmp_pat
     assert db(lambda: counts(grace, field.meter)) == (2, 1)
 
     def amounts():
+        from PIL import Image
+
         from billing.payments.models import Payment
         from metering.models import ManualReading, Reading
 
         reading = ManualReading.objects.get(meter=field.meter)
         stored = Reading.objects.get(meter=field.meter, ts=reading.read_at)
         paid = sorted(int(p.amount) for p in Payment.objects.filter(customer=grace))
-        return paid, str(reading.energy_kwh), bool(reading.photo), str(stored.energy_kwh)
+        with reading.photo.open("rb") as photo:
+            size = Image.open(photo).size
+        return paid, str(reading.energy_kwh), reading.photo.name[-4:], size, str(stored.energy_kwh)
 
-    assert db(amounts) == ([5000, 7000], "123.400", True, "123.400")
+    # The photo went through, shrunk on the phone to a 1280 px JPEG.
+    assert db(amounts) == ([5000, 7000], "123.400", ".jpg", (1280, 960), "123.400")
 
     # The card shows the new payment; the package can be changed from it.
     tab.goto(f"/field/customers/{grace.pk}/")

@@ -88,9 +88,32 @@
       return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
     }
   }
-  function fieldsOf(form) {
+  // A phone camera's photo is several MB; a 1280 px JPEG is plenty to read a register.
+  const PHOTO_EDGE = 1280, PHOTO_BIG = 400 * 1024;
+  async function shrink(file) {
+    if (!(file instanceof File) || !file.type.startsWith("image/") || file.size <= PHOTO_BIG) return file;
+    try {
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, PHOTO_EDGE / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.75));
+      if (!blob || blob.size >= file.size) return file;
+      return new File([blob], file.name.replace(/\.\w+$/, "") + ".jpg", { type: "image/jpeg" });
+    } catch (e) {
+      return file; // the phone cannot decode it here: send it as it is
+    }
+  }
+  async function formData(form) {
+    const data = new FormData();
+    for (const [name, value] of new FormData(form)) data.append(name, await shrink(value));
+    return data;
+  }
+  async function fieldsOf(form) {
     const fields = [];
-    for (const [name, value] of new FormData(form)) {
+    for (const [name, value] of await formData(form)) {
       if (value instanceof File && !value.name && !value.size) continue; // no file chosen
       fields.push([name, value]);
     }
@@ -107,7 +130,7 @@
     box.textContent = text;
   }
   async function queueForm(form) {
-    const fields = fieldsOf(form);
+    const fields = await fieldsOf(form);
     const id = (fields.find(([n]) => n === "client_id") || [])[1] || uuid();
     await put({
       id, url: form.action || location.href, fields, created: Date.now(),
@@ -164,7 +187,7 @@
       let response;
       try {
         response = await fetch(form.action || location.href, {
-          method: "POST", body: new FormData(form), credentials: "same-origin",
+          method: "POST", body: await formData(form), credentials: "same-origin",
           headers: { "X-CSRFToken": csrf() },
         });
       } catch (e) { await queueForm(form); return; }
