@@ -24,3 +24,34 @@ def test_huge_limit_and_offset_are_bounded_not_a_500(path, org, client_for):
     past = client.get(path, {"offset": huge, "limit": 5})
     assert past.status_code == 200
     assert past.json()["results"] == []
+
+
+def test_nul_characters_in_the_ussd_and_sms_callbacks_are_not_a_500(org):
+    """PostgreSQL cannot store NUL in text: the callbacks drop it (found on PostgreSQL)."""
+    from django.test import Client
+
+    from notifications.selfservice import messages
+    from notifications.selfservice.models import InboundSms
+
+    messages.install_templates()
+    client = Client()
+    ussd = client.post(
+        "/ussd/africastalking/",
+        {
+            "sessionId": "ATUid_\x00nul",
+            "phoneNumber": "+256772000\x00001",
+            "text": "1\x00",
+            "serviceCode": "*384\x00#",
+            "networkCode": "\x00",
+        },
+    )
+    assert ussd.status_code == 200
+    assert ussd.content.decode().startswith(("CON ", "END "))
+    sms = client.post(
+        "/sms/africastalking/",
+        {"id": "ATXid_\x001", "from": "+256772000001", "to": "\x00", "text": "BAL\x00"},
+    )
+    assert sms.status_code == 200
+    assert InboundSms.objects.get().provider_id == "ATXid_1"
+    only_nul = client.post("/sms/africastalking/", {"id": "\x00", "from": "+256772000001"})
+    assert only_nul.status_code == 400
