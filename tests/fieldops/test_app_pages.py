@@ -363,3 +363,18 @@ def test_manifest_service_worker_and_icons_are_served_with_their_types(org, clie
     assert sw["Service-Worker-Allowed"] == "/field/"
     body = sw.content.decode()
     assert '"/static/mcoms/fieldapp.js"' in body and 'addEventListener("fetch"' in body
+
+
+def test_a_value_that_does_not_fit_is_refused_or_sent_for_review(org, client_for, grid, photos):
+    meter, now = grid["meter"], grid["now"]
+    feed(meter, grid["gateway"], [(now - dt.timedelta(hours=3), 500.0)])
+    agent = client_for(org.agent)
+    body = agent.post(f"/field/meters/{meter.pk}/read/", reading_form(meter, now, "400")).content
+    assert "went backwards" in body.decode() and "send for review" in body.decode()
+    assert not ManualReading.objects.exists()
+    agent.post(f"/field/meters/{meter.pk}/read/", reading_form(meter, now, "400", review="on"))
+    manual = ManualReading.objects.get()
+    assert manual.status == ManualReading.Status.FLAGGED
+    assert Reading.objects.get(meter=meter, ts=manual.read_at).quality == "flagged"
+    card = agent.get(f"/field/customers/{grid['grace'].pk}/").content.decode()
+    assert "400.000 kWh (waiting for review)" in card
