@@ -164,7 +164,8 @@ def test_the_main_meter_on_the_bus_reports_like_any_meter_and_counts_as_supply(
         sim.stop()
     assert selectors.is_supply_meter(bus.three.pk) and not selectors.is_supply_meter(bus.single.pk)
     today = clock.now().astimezone(bus.gateway.site.zone).date()
-    day = balance.day_balance(bus.gateway.site, today)
+    # (The live server may still be writing the last batch: retry while SQLite is locked.)
+    day = wait_for(patiently(lambda: balance.day_balance(bus.gateway.site, today)), timeout=30)
     # A few seconds of readings are no day's supply: named, not summed as supplied.
     short = day.detail.get("supply_meters_incomplete", []) + day.detail.get(
         "supply_meters_missing", []
