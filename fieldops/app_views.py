@@ -118,7 +118,8 @@ def _meter_rows(customer: Customer, now: dt.datetime) -> list[dict]:
                 "last_ts": comms.last_reading_ts if comms else None,
                 "values": commissioning.describe_values(comms.last_values if comms else None)[:2],
                 "relay": relay if relay is not None and relay.relay != "unknown" else None,
-                "hand": next(iter(manual_reads.manual_readings_of(meter, 1)), None),
+                "hand": (hand := next(iter(manual_reads.manual_readings_of(meter, 1)), None)),
+                "hand_waiting": hand is not None and manual_reads.is_waiting(hand),
                 "can_read": meter.status in ("installed", "commissioned"),
                 "can_install": meter.status == "shipped",
             }

@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, User
@@ -196,8 +197,30 @@ def manual_readings_of(meter: Meter, limit: int = 5):
     return ManualReading.objects.filter(meter=meter).select_related("read_by")[:limit]
 
 
+def _reviewed():
+    """A flagged hand reading whose stored reading a person has since accepted (or reset)."""
+    return Exists(
+        Reading.objects.filter(meter_id=OuterRef("meter_id"), ts=OuterRef("read_at")).exclude(
+            quality=Reading.Quality.FLAGGED
+        )
+    )
+
+
 def waiting_for_review(site_ids):
-    """Hand readings flagged for review on the given sites, newest first."""
-    return ManualReading.objects.filter(
-        meter__site_id__in=list(site_ids), status=ManualReading.Status.FLAGGED
-    ).select_related("meter", "read_by")
+    """Hand readings flagged and not yet reviewed on the given sites, newest first.
+
+    The review itself is the flagged readings' review (``commissioning.reading_review``); a
+    hand reading whose reading was accepted there is no longer waiting.
+    """
+    return (
+        ManualReading.objects.filter(
+            meter__site_id__in=list(site_ids), status=ManualReading.Status.FLAGGED
+        )
+        .exclude(_reviewed())
+        .select_related("meter", "read_by")
+    )
+
+
+def is_waiting(manual: ManualReading) -> bool:
+    """True while a flagged hand reading has not been reviewed."""
+    return waiting_for_review([manual.meter.site_id]).filter(pk=manual.pk).exists()

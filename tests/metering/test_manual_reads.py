@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mcoms.core.audit import acting_as
 from mcoms.core.models import AuditEvent
-from metering import ingest, rollups
+from metering import commissioning, ingest, rollups
 from metering.manual_reads import record_manual_reading, waiting_for_review
 from metering.models import DailyUsage, ManualReading, QuarantinedReading, Reading
 from tests.metering.edge_fixtures import NOW, reading
@@ -67,6 +67,10 @@ def test_a_value_below_the_last_reading_is_refused_unless_sent_for_review(bus, o
     assert stored.quality == Reading.Quality.FLAGGED  # out of billing until a person accepts
     assert list(waiting_for_review([org.block_a.pk])) == [manual]
     assert DailyUsage.objects.get(meter=bus.single, day=DAY).kwh == Decimal("0.000")
+    # Accepted in the flagged readings' review: no longer waiting.
+    with acting_as(org.site_manager):
+        commissioning.reading_review(reading=stored, action="reset", note="meter replaced")
+    assert list(waiting_for_review([org.block_a.pk])) == []
 
 
 def test_an_absurd_jump_is_refused(bus, org):
