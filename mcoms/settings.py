@@ -142,7 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
-AUTHENTICATION_BACKENDS = ["mcoms.core.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = [
+    "mcoms.core.backends.RoleBackend",
+    # Customers: phone number and USSD PIN, or a one-time SMS code (the portal's sign-in).
+    "notifications.selfservice.portal_auth.PortalBackend",
+]
 # Django's hashers, and the one of USSD PINs (notifications/selfservice/hashers.py).
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

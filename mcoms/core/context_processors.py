@@ -10,7 +10,9 @@ from mcoms.core.roles import FIELD, Cap, Role
 # (label, url name, capability or role test)
 _ENTRIES = [
     ("Dashboard", "dashboard:home", lambda u: u.role not in (Role.CUSTOMER,)),
-    ("Field app", "fieldops:home", lambda u: u.role in (Role.FIELD_AGENT, Role.FIELD_SUPERVISOR)),
+    ("Field app", "fieldops:home", lambda u: u.role in FIELD),
+    ("My tasks", "fieldops:tasks", lambda u: u.role in FIELD),
+    ("Team", "fieldops:team", lambda u: u.can(Cap.REQUESTS_HANDLE)),
     ("Customers", "customers:list", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
     ("Requests", "customers:requests", lambda u: u.can(Cap.CUSTOMERS_VIEW)),
     ("Meters", "metering:meters", lambda u: u.can(Cap.METERS_VIEW)),
@@ -34,8 +36,12 @@ _ENTRIES = [
     ("Messages", "notifications:templates", lambda u: u.can(Cap.MESSAGES_VIEW)),
     ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
+    ("Usage", "customers:portal-usage", lambda u: u.role == Role.CUSTOMER),
     ("My bills", "collections:my_bills", lambda u: u.role == Role.CUSTOMER),
     ("Pay", "collections:my_pay", lambda u: u.role == Role.CUSTOMER),
+    ("My requests", "customers:portal-requests", lambda u: u.role == Role.CUSTOMER),
+    ("My messages", "customers:portal-messages", lambda u: u.role == Role.CUSTOMER),
+    ("Profile", "customers:portal-profile", lambda u: u.role == Role.CUSTOMER),
 ]
 
 

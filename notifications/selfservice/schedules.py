@@ -9,6 +9,6 @@ SCHEDULES = (
         name="selfservice.purge_sessions",
         task="notifications.selfservice.tasks.purge_sessions",
         every=dt.timedelta(hours=6),
-        description="Forget USSD sessions older than two days (a session lasts minutes).",
+        description="Forget USSD sessions and portal sign-in codes older than two days.",
     ),
 )

@@ -9,7 +9,7 @@ from celery import shared_task
 
 from customers.models import Customer
 from mcoms.core import clock
-from notifications.selfservice import payments
+from notifications.selfservice import payments, portal_auth
 from notifications.selfservice.models import UssdSession
 
 SESSIONS_KEPT = dt.timedelta(days=2)
@@ -24,6 +24,8 @@ def start_payment(customer_id: int, amount: str, phone: str) -> bool:
 
 @shared_task(ignore_result=True)
 def purge_sessions() -> int:
-    """Forget USSD sessions older than ``SESSIONS_KEPT`` (they last minutes)."""
-    deleted, _ = UssdSession.objects.filter(updated_at__lt=clock.now() - SESSIONS_KEPT).delete()
-    return deleted
+    """Forget USSD sessions older than ``SESSIONS_KEPT`` (they last minutes) and old portal
+    sign-in codes (they live ten minutes); returns how many of both."""
+    now = clock.now()
+    deleted, _ = UssdSession.objects.filter(updated_at__lt=now - SESSIONS_KEPT).delete()
+    return deleted + portal_auth.purge_codes(now=now)

@@ -38,9 +38,18 @@ def test_wrong_password_is_refused(org, client):
 
 
 def test_pages_need_sign_in(client):
-    for url in ("/dashboard/", "/customers/", "/meters/", "/audit/", "/field/", "/portal/"):
+    for url in ("/dashboard/", "/customers/", "/meters/", "/audit/", "/field/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # Customers sign in with their phone, not a username.
+    response = client.get("/portal/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/sign-in/?next=/portal/"
+
+
+def test_the_staff_sign_in_page_points_customers_to_their_own(client):
+    page = client.get(reverse("login")).content.decode()
+    assert f'href="{reverse("selfservice:portal-sign-in")}"' in page
 
 
 def test_sign_out(org, client_for):
@@ -77,6 +86,7 @@ def test_navigation_by_role(org, client_for):
     Customer.objects.filter(pk=account.pk).update(user=org.customer)
     assert nav_labels(client_for(org.admin)) == [
         "Dashboard",
+        "Team",
         "Customers",
         "Requests",
         "Meters",
@@ -114,6 +124,7 @@ def test_navigation_by_role(org, client_for):
     assert nav_labels(client_for(org.agent)) == [
         "Dashboard",
         "Field app",
+        "My tasks",
         "Customers",
         "Requests",
         "Meters",
@@ -122,7 +133,15 @@ def test_navigation_by_role(org, client_for):
         "Field jobs",
         "Take a payment",
     ]
-    assert nav_labels(client_for(org.customer)) == ["My account", "My bills", "Pay"]
+    assert nav_labels(client_for(org.customer)) == [
+        "My account",
+        "Usage",
+        "My bills",
+        "Pay",
+        "My requests",
+        "My messages",
+        "Profile",
+    ]
 
 
 def test_htmx_is_served_from_our_own_static_files(org, client_for):
