@@ -335,6 +335,16 @@ def test_old_codes_are_forgotten(org):
     assert PortalCode.objects.count() == 1
 
 
+def test_the_periodic_purge_forgets_old_codes_too(org):
+    from notifications.selfservice import tasks
+
+    someone = factories.customer(org.block_a)
+    portal_auth.send_code(someone.phone, now=clock.now() - portal_auth.CODES_KEPT * 2)
+    portal_auth.send_code(someone.phone)
+    assert tasks.purge_sessions() == 1
+    assert PortalCode.objects.count() == 1
+
+
 def test_with_the_backend_listed_the_session_is_kept_by_it(customer, settings):
     settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, portal_auth.BACKEND]
     client = Client()
