@@ -181,7 +181,7 @@ class MeterConsumptionView(ConsumptionView):
         customer = None
         if _is_customer(user):
             customer = customer_for_user(user)
-            served = MeterAssignment.objects.filter(customer=customer, meter_id=pk)
+            served = MeterAssignment.objects.filter(customer=customer, meter__pk=pk)
             if customer is None or not served.exists():
                 raise exceptions.NotFound("No such meter.")
             meter = served.select_related("meter__site", "meter__gateway").first().meter

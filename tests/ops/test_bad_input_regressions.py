@@ -55,3 +55,15 @@ def test_nul_characters_in_the_ussd_and_sms_callbacks_are_not_a_500(org):
     assert InboundSms.objects.get().provider_id == "ATXid_1"
     only_nul = client.post("/sms/africastalking/", {"id": "\x00", "from": "+256772000001"})
     assert only_nul.status_code == 400
+
+
+def test_a_customer_asking_for_a_meter_id_beyond_any_integer_gets_404(org, client_for):
+    """``/meters/<id>/consumption/`` as a customer: an id past 2**63 was a 500 on SQLite."""
+    from customers.models import Customer
+
+    mine = factories.customer(org.block_a)
+    Customer.objects.filter(pk=mine.pk).update(user=org.customer)
+    response = client_for(org.customer).get(
+        f"/api/v1/meters/{2**63}/consumption/", {"from": "2026-04-01"}
+    )
+    assert response.status_code == 404
