@@ -279,9 +279,12 @@ def site(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(_table_links(request, obj, period))
         return render(request, "dashboard/_customers.html", context)
     context = _context(request, "site", obj, sites, obj.name)
-    table, page, sort = _customer_rows(request, obj, context["period"], page_only=True)
-    context.update({"customers": table, "page": page, "sort": sort})
-    context.update(_table_links(request, obj, context["period"]))
+    # The customer table comes in its own request (htmx, as soon as the page has loaded):
+    # the figures do not wait for it, and paging or sorting it never recomputes them.
+    keep = {k: request.GET[k] for k in ("sort", "page") if request.GET.get(k)}
+    keep["part"] = "customers"
+    base = reverse("dashboard:site", args=[obj.pk])
+    context["customers_url"] = f"{base}?{context['period'].query()}&{urlencode(keep)}"
     return _answer(request, context, [])
 
 

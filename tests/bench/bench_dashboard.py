@@ -21,8 +21,11 @@ it at the end. The data, written in bulk but shaped as the services write it:
 
 gunicorn (gthread, 2 workers × 2 threads) serves the platform; a signed-in site manager
 asks for the site dashboard ``--requests`` times one after another for each period (this
-year: the heaviest; the last 30 days: the default a manager opens), and as reference the
-trivial ``/healthz`` page the same number of times in the same run. Printed: p50/p95/max
+year: the heaviest; the last 30 days: the default a manager opens), for its customer table
+(which the page fetches through htmx as soon as it has loaded), for a page of that table
+sorted by balance, and for page and table back to back (for information: what a manager
+waits for in all); as reference the trivial ``/healthz`` page the same number of times in
+the same run. Printed: p50/p95/max
 of each, the ratio of the dashboard's p95 to ``/healthz``'s and to the 300 ms goal, and the
 machine's load average (on a shared machine the figures measure the machine as much as the
 page). Then the page in the benchmark's own process: wall and CPU time per request. The
@@ -397,6 +400,18 @@ def in_process(path: str, user, count: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
+def report(label: str, took: list[float], ref: float, goal: bool = True) -> bool:
+    """Print one line of figures; True when the page misses the goal."""
+    p95 = pct(took, 95)
+    verdict = f"(goal p95 < {GOAL_MS} ms: {'met' if p95 < GOAL_MS else 'NOT MET'})"
+    print(
+        f"   {label:<30} p50 {pct(took, 50):6.1f} ms   p95 {p95:6.1f} ms   "
+        f"max {max(took) * 1000:6.1f} ms\n{'':36}p95 / healthz p95 {p95 / ref:5.1f}   "
+        f"p95 / goal {p95 / GOAL_MS:4.2f} {verdict if goal else '(for information)'}"
+    )
+    return goal and p95 >= GOAL_MS
+
+
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
@@ -450,18 +465,20 @@ def main() -> int:
         pages = (
             ("site dashboard, this year", "preset=this_year"),
             ("site dashboard, last 30 days", "preset=last_30"),
-            ("customer table (htmx page)", "preset=this_year&part=customers&sort=balance&page=3"),
+            ("its customer table (htmx)", "preset=this_year&part=customers"),
+            (
+                "table sorted by balance, p. 3",
+                "preset=this_year&part=customers&sort=balance&page=3",
+            ),
         )
         for label, query in pages:
             took = timed(server.port, f"{base}?{query}", cookie, args.requests)
-            p95 = pct(took, 95)
-            verdict = "met" if p95 < GOAL_MS else "NOT MET"
-            failed |= p95 >= GOAL_MS
-            print(
-                f"   {label:<30} p50 {pct(took, 50):6.1f} ms   p95 {p95:6.1f} ms   "
-                f"max {max(took) * 1000:6.1f} ms\n{'':36}p95 / healthz p95 {p95 / ref:5.1f}   "
-                f"p95 / goal {p95 / GOAL_MS:4.2f} (goal p95 < {GOAL_MS} ms: {verdict})"
-            )
+            failed |= report(label, took, ref)
+        # What a manager waits for in all: the page, then the table it asks for on load.
+        page = timed(server.port, f"{base}?preset=this_year", cookie, args.requests)
+        table = timed(server.port, f"{base}?preset=this_year&part=customers", cookie, args.requests)
+        both = [a + b for a, b in zip(page, table, strict=True)]
+        report("page + table, this year", both, ref, goal=False)
         server.stop()
         server = None
         print(f"After the server runs: {load_average()}")

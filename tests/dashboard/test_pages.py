@@ -40,9 +40,12 @@ def test_the_site_page_shows_the_books_figures(org, book, client_for):
         "1 outage incident open",
     ):
         assert shown in text, shown
+    # The customer table follows in its own request, as soon as the page has loaded.
+    table_url = re.search(r'id="customers" hx-get="([^"]+)" hx-trigger="load"', html).group(1)
+    table = client_for(org.site_manager).get(table_url.replace("&amp;", "&")).content.decode()
     akello = book.customers["akello"]
-    assert akello.account_number in text
-    assert url("customer", akello.pk) in html
+    assert akello.account_number in table
+    assert url("customer", akello.pk) in table
 
 
 def test_each_level_links_one_level_down_to_the_meter_page(org, book, client_for):
@@ -150,6 +153,13 @@ def test_the_site_page_takes_a_fixed_number_of_queries(
         factories.customer(org.block_a, first_name=f"More{n:02d}", status="active")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(path).status_code == 200
+    table = url("site", org.block_a.pk, preset="this_year", part="customers", sort="balance")
+    with django_assert_max_num_queries(12) as few:
+        client.get(table)
+    for n in range(60, 120):
+        factories.customer(org.block_a, first_name=f"More{n:02d}", status="active")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert "123 customers" in client.get(table).content.decode()
 
 
 def test_the_home_page_keeps_the_sites_table_and_overdue_meters(org, book, client_for):
