@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("metering.urls")),
     path("steering/", include("metering.steering.urls")),
+    path("plant/", include("metering.plant.urls")),
     path("billing/", include("billing.urls")),
     path("payments/", include("billing.payments.urls")),
     path("prepaid/", include("billing.prepaid.urls")),

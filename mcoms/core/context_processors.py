@@ -18,6 +18,8 @@ _ENTRIES = [
     ("Meters", "metering:meters", lambda u: u.can(Cap.METERS_VIEW)),
     ("Gateways", "metering:gateways", lambda u: u.can(Cap.METERS_VIEW)),
     ("Alerts", "metering:alerts", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Plant", "plant:sites", lambda u: u.can(Cap.METERS_VIEW)),
+    ("Plant log", "plant:log_new", lambda u: u.can(Cap.METERS_FIELD)),
     ("Relay commands", "steering:commands", lambda u: u.can(Cap.METERS_EDIT)),
     ("Field jobs", "steering:field_jobs", lambda u: u.can(Cap.METERS_FIELD)),
     # Invoices, agents' cash and settlements are reached from billing runs and payments.

@@ -13,7 +13,7 @@ from django.db import OperationalError
 from tests.browser.conftest import chromium, screen  # noqa: F401
 from tests.plant.readings import DAY, feed_customers
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.plant.urls")]
+pytestmark = [pytest.mark.browser]
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00display"
 
 

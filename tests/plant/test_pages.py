@@ -15,7 +15,7 @@ from metering.plant import balance, selectors, services
 from metering.plant.models import PlantAlert, PlantAsset, PlantLog
 from tests.plant.readings import DAY, feed_customers
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.plant.urls")]
+pytestmark = [pytest.mark.django_db]
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00fake-display-photo"
 
 
