@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 import uuid
 import zlib
 
@@ -100,6 +101,9 @@ class EdgeView(APIView):
                 raw = gzip.decompress(raw)
             except (OSError, EOFError, zlib.error) as exc:
                 raise exceptions.ParseError(f"Body is not valid gzip: {exc}") from exc
+        if _NUL_ESCAPE.search(raw):
+            # PostgreSQL stores no NUL in text or jsonb (it answered 500); no agent sends one.
+            raise exceptions.ParseError("Body holds a NUL character (\\u0000); nothing stored.")
         try:
             return json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -114,6 +118,9 @@ class EdgeView(APIView):
                 f"This token belongs to gateway {gateway.name!r}, not {body['gateway']!r}."
             )
         return gateway
+
+
+_NUL_ESCAPE = re.compile(rb"\\u0000", re.IGNORECASE)
 
 
 def _refuse_constant(name: str):

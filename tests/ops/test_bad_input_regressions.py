@@ -67,3 +67,24 @@ def test_a_customer_asking_for_a_meter_id_beyond_any_integer_gets_404(org, clien
         f"/api/v1/meters/{2**63}/consumption/", {"from": "2026-04-01"}
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/edge/heartbeat", '{"\\u0000": null}'),
+        (
+            "/api/v1/edge/readings",
+            '{"batch_id": "6f1c1d8e-3f0a-4a61-9d1e-0c5d2f1b7a10", "readings": [{"x": "\\u0000"}]}',
+        ),
+        ("/api/v1/edge/discoveries", '{"found": [{"serial": "1\\U0000"}]}'),
+    ],
+)
+def test_a_nul_in_an_edge_body_is_a_400_not_a_500(path, body, client, bus):
+    """PostgreSQL's jsonb refuses \\u0000 (the heartbeat answered 500 there)."""
+    from metering.models import Gateway
+
+    response = client.post(path, body, content_type="application/json", **bus.headers())
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    assert Gateway.objects.get(pk=bus.gateway.pk).last_heartbeat is None
