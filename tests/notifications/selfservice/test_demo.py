@@ -22,6 +22,8 @@ def test_demo_loads_templates_the_portal_customers_pin_and_interest(org):
     Customer.objects.filter(pk=owner.pk).update(user=org.customer)
     demo.load(now=NOW, rng=random.Random(3))
     assert MessageTemplate.objects.filter(key__startswith="selfservice_").count() == 24
+    owner.refresh_from_db()
+    assert owner.phone == demo.DEMO_PHONE
     assert pins.verify(owner, demo.DEMO_PIN).ok
     assert Interest.objects.count() == 2
     demo.load(now=NOW, rng=random.Random(3))
