@@ -149,6 +149,15 @@ def _interval(task: PeriodicTask) -> dt.timedelta | None:
     return dt.timedelta(**{task.interval.period: task.interval.every})
 
 
+def _duration(every: dt.timedelta) -> str:
+    seconds = int(every.total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} s"
+
+
 def beat_schedules(now: dt.datetime) -> list[dict]:
     """Each enabled periodic task: its interval, when beat last ran it, whether overdue."""
     rows = []
@@ -168,6 +177,7 @@ def beat_schedules(now: dt.datetime) -> list[dict]:
                 "name": task.name,
                 "task": task.task,
                 "every": every.total_seconds() if every else None,
+                "every_text": _duration(every) if every else "(not an interval)",
                 "last_run_at": task.last_run_at,
                 "age": age,
                 "overdue": overdue,
