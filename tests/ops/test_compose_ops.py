@@ -60,3 +60,15 @@ def test_ops_override_is_valid_and_archives_wal(tmp_path):
     services = yaml.safe_load(text)["services"]
     assert services["backup"]["profiles"] == ["tools"]
     assert "wal-archive:/wal-archive:rw" in services["postgres"]["volumes"]
+
+
+def test_ops_override_passes_the_settings_and_keeps_the_archive(tmp_path):
+    full = config(tmp_path)
+    assert full.returncode == 0, full.stderr
+    services = yaml.safe_load(full.stdout)["services"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["READINGS_RETENTION_MONTHS"] == "24"
+        assert "METRICS_TOKEN" in env
+        assert env["MCOMS_PROFILE"] == "production"  # the main file's settings stay
+    assert "readings-archive:/app/var:rw" in services["worker"]["volumes"]
