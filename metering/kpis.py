@@ -30,6 +30,7 @@ from metering.models import (
     BusSlot,
     DailyUsage,
     Gateway,
+    HourlyUsage,
     Incident,
     Meter,
     MeterAssignment,
@@ -41,10 +42,20 @@ ZERO = Decimal(0)
 WEEKEND = (6, 7)  # ISO weekday numbers of Saturday and Sunday
 
 
-def energy(site_ids: Iterable[int], first: dt.date, last: dt.date, *, by: str = "day"):
+def energy(
+    site_ids: Iterable[int],
+    first: dt.date,
+    last: dt.date,
+    *,
+    by: str = "day",
+    leave_out: dict[int, Iterable[int]] | None = None,
+):
     """Rows ``(site_id, period, kwh, estimated_kwh)``: per site and local day (or month).
 
     ``by="month"`` folds the days into the first day of their month in the database.
+    ``leave_out`` (site id → meter ids) names meters whose ``DailyUsage`` is taken off
+    their site's totals — e.g. supply-side (main/feeder) meters, which ``SiteDailyUsage``
+    sums with the customers' meters: one more aggregate query for all of them.
     """
     rows = SiteDailyUsage.objects.filter(
         site_id__in=list(site_ids), day__gte=first, day__lte=last
@@ -55,7 +66,24 @@ def energy(site_ids: Iterable[int], first: dt.date, last: dt.date, *, by: str = 
         .values("site_id", "period")
         .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"))
     )
-    return [(r["site_id"], _date(r["period"]), r["kwh"] or ZERO, r["est"] or ZERO) for r in rows]
+    found = {
+        (r["site_id"], _date(r["period"])): [r["kwh"] or ZERO, r["est"] or ZERO] for r in rows
+    }
+    site_of = {m: site_id for site_id, ids in (leave_out or {}).items() for m in ids}
+    if site_of:
+        minus = (
+            DailyUsage.objects.filter(meter_id__in=list(site_of), day__gte=first, day__lte=last)
+            .annotate(period=period)
+            .values("meter_id", "period")
+            .order_by()
+            .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"))
+        )
+        for r in minus:
+            key = (site_of[r["meter_id"]], _date(r["period"]))
+            if key in found:
+                found[key][0] -= r["kwh"] or ZERO
+                found[key][1] -= r["est"] or ZERO
+    return [(site_id, day, kwh, est) for (site_id, day), (kwh, est) in found.items()]
 
 
 def _date(value) -> dt.date:
@@ -63,15 +91,22 @@ def _date(value) -> dt.date:
 
 
 def load_profile(
-    sites: list[Site], first: dt.date, last: dt.date
+    sites: list[Site],
+    first: dt.date,
+    last: dt.date,
+    *,
+    leave_out: dict[int, Iterable[int]] | None = None,
 ) -> dict[tuple[bool, int], tuple[Decimal, int]]:
     """Per (weekend?, local hour of day): kWh summed over the period, all ``sites`` together,
     and the number of local days that hour has data on (to average over days with data, so
     a site whose hourly rollups began mid-period is not shown using less than it does).
 
-    One query per time zone among the sites (each zone's hours are read in its own clock).
+    One query per time zone among the sites (each zone's hours are read in its own clock),
+    and one more per zone whose sites have meters to ``leave_out`` (site id → meter ids:
+    their ``HourlyUsage`` is taken off the hours).
     """
     totals: dict[tuple[bool, int], list] = defaultdict(lambda: [ZERO, 0])
+    leave_out = leave_out or {}
     for zone, ids in by_zone(sites).items():
         tz = ZoneInfo(zone)
         start, end = local_bounds(zone, first, last)
@@ -88,6 +123,20 @@ def load_profile(
             cell = totals[(row["wd"] in WEEKEND, row["h"])]
             cell[0] += row["kwh"] or ZERO
             cell[1] += row["days"]
+        meters = [m for site_id in ids for m in leave_out.get(site_id, ())]
+        if not meters:
+            continue
+        minus = (
+            HourlyUsage.objects.filter(meter_id__in=meters, hour__gte=start, hour__lt=end)
+            .annotate(h=ExtractHour("hour", tzinfo=tz), wd=ExtractIsoWeekDay("hour", tzinfo=tz))
+            .values("h", "wd")
+            .order_by()
+            .annotate(kwh=Sum("kwh"))
+        )
+        for row in minus:
+            key = (row["wd"] in WEEKEND, row["h"])
+            if key in totals:
+                totals[key][0] -= row["kwh"] or ZERO
     return {key: (kwh, days) for key, (kwh, days) in totals.items()}
 
 

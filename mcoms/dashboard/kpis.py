@@ -5,6 +5,16 @@
 adds the answers up per site, then per cluster, region and for the whole level in Python —
 over sites, never over meters or customers. Money stays apart per currency.
 
+The dashboards are the top layer, so they also read the metering sub-apps' public
+queries, which ``metering`` itself may not import:
+
+- ``metering.plant.selectors``: the technical KPIs of the sites with plant data
+  (``site_kpis``), and the supply-side (main/feeder) meters, whose ``DailyUsage`` and
+  ``HourlyUsage`` are taken off the site rollups (which sum every meter of the site) for
+  *energy delivered* and the load profile;
+- ``metering.steering.kpis.calin_health``: Calin meters online, offline or never checked,
+  added to the bus meters' counts of ``metering.kpis.meter_health``.
+
 A period is a range of local days chosen by presets (this month, last month, the last 30
 days, this year) or by dates; "today" is the day in the level's first site's time zone.
 Trends are by day for periods up to 62 days and by month beyond.
@@ -24,6 +34,8 @@ from customers import kpis as customer_kpis
 from fieldops.selectors import open_task_counts
 from mcoms.core.models import Site
 from metering import kpis as meter_kpis
+from metering.plant import selectors as plant
+from metering.steering.kpis import calin_health
 
 ZERO = Decimal(0)
 DAILY_UP_TO = 62
@@ -151,7 +163,9 @@ class Tally:
     kwh_est: Decimal = ZERO
     online: int = 0
     offline: int = 0
+    unknown: int = 0
     fleet: int = 0
+    supply_meters: int = 0
     alerts: int = 0
     incidents: int = 0
     tasks: int = 0
@@ -159,8 +173,8 @@ class Tally:
 
     def add(self, other: Tally) -> None:
         for name in (
-            "active", "new", "customers", "kwh", "kwh_est", "online", "offline", "fleet",
-            "alerts", "incidents", "tasks",
+            "active", "new", "customers", "kwh", "kwh_est", "online", "offline", "unknown",
+            "fleet", "supply_meters", "alerts", "incidents", "tasks",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for currency, money in other.money.items():
@@ -180,6 +194,12 @@ class Figures:
     money_trend: dict[str, dict[dt.date, tuple[Decimal, Decimal]]]
     profile: dict[tuple[bool, int], tuple[Decimal, int]]
     with_money: bool
+    # Technical KPIs (metering.plant.selectors.site_kpis) of the sites that have plant data.
+    plant: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def plant_total(self) -> dict:
+        return plant.kpi_totals(self.plant)
 
     def group(self, sites: list[Site], key) -> dict[object, Tally]:
         """Per-site tallies added up by ``key(site)`` (a cluster, a region)."""
@@ -200,8 +220,16 @@ def figures(
     for site_id, row in customer_kpis.counts(sites, period.first, period.last).items():
         t = per_site[site_id]
         t.active, t.new, t.customers = row["active"], row["new"], row["total"]
+    # Supply-side (main/feeder) meters measure what the plant sent out, not what customers
+    # used: their energy is taken off "energy delivered" and the load profile.
+    supply = plant.supply_meters_by_site(ids)
+    for site_id, meters in supply.items():
+        per_site[site_id].supply_meters = len(meters)
     energy_trend: dict[dt.date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for site_id, day, kwh, est in meter_kpis.energy(ids, period.first, period.last, by=period.by):
+    energy_rows = meter_kpis.energy(
+        ids, period.first, period.last, by=period.by, leave_out=supply
+    )
+    for site_id, day, kwh, est in energy_rows:
         per_site[site_id].kwh += kwh
         per_site[site_id].kwh_est += est
         energy_trend[day][0] += kwh
@@ -209,6 +237,11 @@ def figures(
     for site_id, row in meter_kpis.meter_health(ids, now=now).items():
         t = per_site[site_id]
         t.online, t.offline, t.fleet = row["online"], row["offline"], row.get("fleet", 0)
+    for site_id, row in calin_health(ids, now=now).items():
+        t = per_site[site_id]
+        t.online += row["online"]
+        t.offline += row["offline"]
+        t.unknown += row["unknown"]
     for site_id, n in meter_kpis.open_alerts(ids).items():
         per_site[site_id].alerts = n
     for site_id, n in meter_kpis.open_incidents(ids).items():
@@ -240,6 +273,7 @@ def figures(
         per_site=per_site,
         energy_trend={k: (v[0], v[1]) for k, v in energy_trend.items()},
         money_trend={c: {k: (v[0], v[1]) for k, v in d.items()} for c, d in money_trend.items()},
-        profile=meter_kpis.load_profile(sites, period.first, period.last),
+        profile=meter_kpis.load_profile(sites, period.first, period.last, leave_out=supply),
         with_money=with_money,
+        plant=plant.site_kpis(plant.plant_sites(ids), period.first, period.last),
     )

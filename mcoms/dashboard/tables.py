@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.urls import reverse
+
 from billing.collections.money import fmt
 from mcoms.dashboard.kpis import Tally
 
@@ -81,7 +83,14 @@ def money_cells(tally: Tally, with_money: bool) -> list[Cell]:
 
 
 MONEY_HEAD = ["Billed", "Collected", "Collection rate", "Arrears overdue"]
-TALLY_HEAD = ["Active customers", "New", "Energy kWh", "Meters online", "Meters offline"]
+TALLY_HEAD = [
+    "Active customers",
+    "New",
+    "Energy kWh",
+    "Meters online",
+    "Meters offline",
+    "Meters never checked",
+]
 TALLY_TAIL = ["Open alerts", "Open incidents", "Open field tasks"]
 
 
@@ -94,6 +103,7 @@ def tally_row(name: Cell, extra: list[Cell], t: Tally, with_money: bool) -> list
         kwh(t.kwh),
         num(t.online),
         num(t.offline),
+        num(t.unknown),
         *money_cells(t, with_money),
         num(t.alerts),
         num(t.incidents),
@@ -144,3 +154,59 @@ def figure_tables(figs) -> list[Table]:
     if figs.with_money:
         tables += [money, arrears]
     return tables
+
+
+PLANT_HEAD = [
+    "Site",
+    "Supplied kWh",
+    "Consumed by customers kWh",
+    "Losses kWh",
+    "Losses %",
+    "Days with a balance",
+    "PV kWh",
+    "PV kWp",
+    "Specific yield kWh/kWp",
+    "Battery SoC now %",
+    "Battery SoC lowest %",
+    "Generator hours",
+    "Open plant alerts",
+]
+
+
+def _plant_cells(k: dict, *, with_days: bool = True) -> list[Cell]:
+    soc_now = k.get("soc_now_pct")
+    return [
+        num(k["supplied_kwh"], 1),
+        num(k["consumed_kwh"], 1),
+        num(k["losses_kwh"], 1),
+        num(k["losses_pct"], 1),
+        num(k.get("days_with_balance")) if with_days else Cell(None, "", num=True),
+        num(k["pv_kwh"], 1),
+        num(k.get("kwp"), 1) if k.get("kwp") else Cell(None, "–", num=True),
+        num(k["specific_yield"], 2),
+        num(soc_now, 1),
+        num(k["min_soc_pct"], 1),
+        num(k["generator_hours"], 1),
+        num(k["open_plant_alerts"]),
+    ]
+
+
+def plant_table(sites, figs) -> Table:
+    """The technical KPIs of the level's sites that have plant data, each row linking to the
+    site's technical page; a total row when there are several."""
+    table = Table(
+        "plant",
+        "Plant: supply, losses, PV, battery, generator",
+        PLANT_HEAD,
+        note="Supplied and consumed over the days whose supply is known "
+        "(the plant's daily energy balance). SoC now is the newest reading, whatever the period.",
+    )
+    for s in sites:
+        k = figs.plant.get(s.pk)
+        if k is None:
+            continue
+        name = Cell(s.name, url=reverse("plant:site", args=[s.pk]))
+        table.rows.append([name, *_plant_cells(k)])
+    if len(table.rows) > 1:
+        table.rows.append([Cell("All these sites"), *_plant_cells(figs.plant_total, with_days=False)])
+    return table

@@ -42,6 +42,7 @@ from mcoms.dashboard.tables import (
     figure_tables,
     kwh,
     num,
+    plant_table,
     tally_head,
     tally_row,
     when,
@@ -132,6 +133,7 @@ def _context(request, level: str, obj, sites: list[Site], title: str) -> dict:
     period, error = period_from(request.GET, today_for(sites, now))
     with_money = request.user.can(Cap.BILLING_VIEW)
     figs = figures(sites, period, now=now, with_money=with_money)
+    plant = plant_table(sites, figs)
     return {
         "level": level,
         "obj": obj,
@@ -147,7 +149,9 @@ def _context(request, level: str, obj, sites: list[Site], title: str) -> dict:
         "charts": charts.for_figures(figs),
         "ageing": _ageing(figs.total) if with_money else None,
         "profile_note": charts.profile_note(figs),
-        "exports": figure_tables(figs),
+        "exports": [*figure_tables(figs), plant],
+        "plant_table": plant,
+        "plant_total": figs.plant_total if figs.plant else None,
     }
 
 

@@ -11,7 +11,8 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Sum
+from django.db import connection
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery, Sum
 
 from mcoms.core.models import Site
 from metering.plant.models import (
@@ -120,17 +121,30 @@ def counter_delta_kwh(
     """How much a cumulative Wh counter rose over a period, in kWh (None without two samples).
 
     A counter that went down (an inverter replaced or reset) counts from its new value.
+    The rise is added up in the database (``LAG`` over the samples between the two
+    bounds), so a year of five-minute samples is never read into Python.
     """
     first = _bound(site, channel, start, start, end, low=True)
     last = _bound(site, channel, end, start, end, low=False)
     if first is None or last is None or first.pk == last.pk:
         return None
-    values = [first.value] + [
-        v for _, v in samples(site, channel, first.ts + dt.timedelta(microseconds=1), last.ts)
+    ops = connection.ops
+    table = connection.ops.quote_name(TelemetrySample._meta.db_table)
+    sql = (
+        "SELECT SUM(CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev"
+        " ELSE value END) FROM (SELECT value, LAG(value) OVER (ORDER BY ts, id) AS prev"
+        f" FROM {table} WHERE site_id = %s AND channel = %s AND ts >= %s AND ts <= %s) AS steps"
+    )
+    params = [
+        site.pk,
+        channel,
+        ops.adapt_datetimefield_value(first.ts),
+        ops.adapt_datetimefield_value(last.ts),
     ]
-    values.append(last.value)
-    rise = sum((b - a) if b >= a else b for a, b in zip(values, values[1:], strict=False))
-    return (Decimal(str(rise)) / 1000).quantize(KWH)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (rise,) = cursor.fetchone()
+    return (Decimal(str(rise or 0)) / 1000).quantize(KWH)
 
 
 def hourly_means(site: Site, channel: str, start: dt.datetime, hours: int) -> list[float | None]:
@@ -164,16 +178,44 @@ def open_alerts(site_ids: Iterable[int]):
 
 
 def plant_sites(site_ids: Iterable[int] | None = None) -> list[int]:
-    """Sites with any plant: assets, telemetry or logs."""
-    ids = set(PlantAsset.objects.filter(active=True).values_list("site_id", flat=True))
-    ids |= set(TelemetrySample.objects.values_list("site_id", flat=True).distinct())
-    ids |= set(PlantLog.objects.values_list("site_id", flat=True).distinct())
-    if site_ids is not None:
-        ids &= set(site_ids)
-    return sorted(ids)
+    """Sites with any plant: assets, telemetry or logs (one query; each test is an index
+    lookup per site, never a scan of the telemetry)."""
+    sites = Site.objects.all() if site_ids is None else Site.objects.filter(pk__in=list(site_ids))
+    has_plant = (
+        Exists(PlantAsset.objects.filter(site=OuterRef("pk"), active=True))
+        | Exists(TelemetrySample.objects.filter(site=OuterRef("pk")))
+        | Exists(PlantLog.objects.filter(site=OuterRef("pk")))
+    )
+    return list(sites.filter(has_plant).order_by("pk").values_list("pk", flat=True))
+
+
+def supply_meters_by_site(site_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Per site id: its active supply-side (main/feeder) meters (one query)."""
+    found: dict[int, set[int]] = {}
+    rows = PlantAsset.objects.filter(
+        site_id__in=list(site_ids), kind=PlantAsset.Kind.SUPPLY_METER, active=True
+    ).values_list("site_id", "meter_id")
+    for site_id, meter_id in rows:
+        found.setdefault(site_id, set()).add(meter_id)
+    return found
 
 
 # --- KPIs for the management dashboards --------------------------------------------------------
+
+
+def _in_period(bounds: dict[int, tuple[dt.datetime, dt.datetime]], field: str = "read_at") -> Q:
+    """Rows of each site within that site's own period (its local days)."""
+    found = Q(pk__in=[])
+    for site_id, (t0, t1) in bounds.items():
+        found |= Q(site_id=site_id, **{f"{field}__gte": t0, f"{field}__lt": t1})
+    return found
+
+
+def _before(bounds: dict[int, tuple[dt.datetime, dt.datetime]]) -> Q:
+    found = Q(pk__in=[])
+    for site_id, (t0, _t1) in bounds.items():
+        found |= Q(site_id=site_id, read_at__lt=t0)
+    return found
 
 
 def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int, dict]:
@@ -181,14 +223,37 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
 
     For the dashboards: ``{site_id: {...}}`` with
     ``supplied_kwh``, ``consumed_kwh``, ``losses_kwh``, ``losses_pct`` (over the days whose
-    supply is known), ``days_with_balance``, ``estimated_kwh``, ``pv_kwh``, ``kwp``,
-    ``specific_yield`` (kWh/kWp over the days with production), ``min_soc_pct``,
-    ``generator_hours``, ``fuel_added_l`` and ``open_plant_alerts``. Values are Decimal or
-    None when unknown. A few queries per site; the balances are read from their table
-    (kept by the daily task), the rest from telemetry and logs.
+    supply is known), ``days_with_balance``, ``estimated_kwh``, ``pv_kwh`` (and
+    ``pv_from``: ``openems`` or ``manual``), ``kwp``, ``specific_yield`` (kWh/kWp),
+    ``soc_now_pct`` and ``soc_now_at`` (the newest state of charge, telemetry or hand
+    log), ``min_soc_pct``, ``generator_hours``, ``fuel_added_l`` and
+    ``open_plant_alerts``. Values are Decimal or None when unknown.
+
+    Seven queries for all the sites together (balances from their table, kWp, alerts,
+    lowest SoC, generator counter and fuel, hand-logged PV, and the sites with the newest
+    SoC), plus five per site that has production telemetry (its counter's rise, added up in
+    the database) — never a query per day or per sample.
     """
     site_ids = list(site_ids)
     result: dict[int, dict] = {}
+    if not site_ids:
+        return result
+    soc_sample = TelemetrySample.objects.filter(site=OuterRef("pk"), channel=SOC).order_by("-ts")
+    soc_log = PlantLog.objects.filter(
+        site=OuterRef("pk"), battery_soc_pct__isnull=False
+    ).order_by("-read_at")
+    sites = list(
+        Site.objects.filter(pk__in=site_ids).annotate(
+            soc_ts=Subquery(soc_sample.values("ts")[:1]),
+            soc_value=Subquery(soc_sample.values("value")[:1]),
+            log_ts=Subquery(soc_log.values("read_at")[:1]),
+            log_value=Subquery(soc_log.values("battery_soc_pct")[:1]),
+            has_production=Exists(
+                TelemetrySample.objects.filter(site=OuterRef("pk"), channel=PRODUCTION_ENERGY)
+            ),
+        )
+    )
+    bounds = {s.pk: (day_bounds(start, s.zone)[0], day_bounds(end, s.zone)[1]) for s in sites}
     day_rows = (
         EnergyBalance.objects.filter(
             site_id__in=site_ids,
@@ -198,6 +263,7 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
             supplied_kwh__isnull=False,
         )
         .values("site_id")
+        .order_by()
         .annotate(
             supplied=Sum("supplied_kwh"),
             consumed=Sum("consumed_kwh"),
@@ -209,24 +275,68 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
     alerts = dict(
         PlantAlert.objects.filter(site_id__in=site_ids, status=PlantAlert.Status.OPEN)
         .values("site_id")
+        .order_by()
         .annotate(n=Count("id"))
         .values_list("site_id", "n")
     )
-    for site in Site.objects.filter(pk__in=site_ids):
+    kwps = dict(
+        PlantAsset.objects.filter(site_id__in=site_ids, kind=PlantAsset.Kind.PV_ARRAY, active=True)
+        .values("site_id")
+        .order_by()
+        .annotate(k=Sum("kwp"))
+        .values_list("site_id", "k")
+    )
+    socs = dict(
+        TelemetrySample.objects.filter(_in_period(bounds, "ts"), channel=SOC)
+        .values("site_id")
+        .order_by()
+        .annotate(lo=Min("value"))
+        .values_list("site_id", "lo")
+    )
+    logs = PlantLog.objects.filter(site_id__in=site_ids)
+    inside, before = _in_period(bounds), _before(bounds)
+    gen_rows = (
+        logs.values("site_id")
+        .order_by()
+        .annotate(
+            hi=Max("generator_hours", filter=inside),
+            lo=Min("generator_hours", filter=inside),
+            # The run-hour counter may not go back: the highest before is the last before.
+            base=Max("generator_hours", filter=before),
+            fuel=Sum("fuel_added_l", filter=inside),
+        )
+    )
+    gens = {r["site_id"]: r for r in gen_rows}
+    # Hand-logged PV: the highest "today" of each local day, added up over the days.
+    logged_pv: dict[int, dict[dt.date, Decimal]] = {}
+    zones = {s.pk: s.zone for s in sites}
+    for site_id, read_at, pv in logs.filter(inside, pv_kwh_today__isnull=False).values_list(
+        "site_id", "read_at", "pv_kwh_today"
+    ):
+        days = logged_pv.setdefault(site_id, {})
+        day = read_at.astimezone(zones[site_id]).date()
+        days[day] = max(days.get(day, pv), pv)
+    for site in sites:
         row = by_site.get(site.pk)
         supplied = row["supplied"] if row else None
         consumed = row["consumed"] if row else None
         losses = (supplied - consumed) if row else None
         pct = (losses * 100 / supplied).quantize(TWO) if row and supplied else None
-        t0, _ = day_bounds(start, site.zone)
-        _, t1 = day_bounds(end, site.zone)
-        pv = counter_delta_kwh(site, PRODUCTION_ENERGY, t0, t1)
-        kwp = total(site, PlantAsset.Kind.PV_ARRAY, "kwp")
-        soc = TelemetrySample.objects.filter(
-            site=site, channel=SOC, ts__gte=t0, ts__lt=t1
-        ).aggregate(lo=Min("value"))["lo"]
-        gen = generator_hours(site, t0, t1)
-        fuel = logs_of(site, t0, t1).aggregate(f=Sum("fuel_added_l"))["f"]
+        t0, t1 = bounds[site.pk]
+        pv, pv_from = None, None
+        if site.has_production:
+            pv = counter_delta_kwh(site, PRODUCTION_ENERGY, t0, t1)
+            pv_from = "openems" if pv is not None else None
+        if pv is None and site.pk in logged_pv:
+            pv, pv_from = sum(logged_pv[site.pk].values(), Decimal("0")), "manual"
+        kwp = kwps.get(site.pk) or Decimal("0")
+        soc = socs.get(site.pk)
+        soc_now, soc_at = _newest_soc(site)
+        gen = gens.get(site.pk, {})
+        hours = None
+        if gen.get("hi") is not None:
+            base = gen["base"] if gen.get("base") is not None else gen["lo"]
+            hours = gen["hi"] - base
         result[site.pk] = {
             "supplied_kwh": supplied,
             "consumed_kwh": consumed,
@@ -235,32 +345,57 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
             "days_with_balance": row["days"] if row else 0,
             "estimated_kwh": row["est"] if row else None,
             "pv_kwh": pv,
+            "pv_from": pv_from,
             "kwp": kwp,
             "specific_yield": (pv / kwp).quantize(TWO) if pv is not None and kwp else None,
+            "soc_now_pct": soc_now,
+            "soc_now_at": soc_at,
             "min_soc_pct": Decimal(str(round(soc, 1))) if soc is not None else None,
-            "generator_hours": gen,
-            "fuel_added_l": fuel,
+            "generator_hours": hours,
+            "fuel_added_l": gen.get("fuel"),
             "open_plant_alerts": alerts.get(site.pk, 0),
         }
     return result
 
 
+def _newest_soc(site) -> tuple[Decimal | None, dt.datetime | None]:
+    """The newer of the site's last SoC sample and last hand-logged SoC (annotated)."""
+    found = []
+    if site.soc_ts is not None:
+        found.append((site.soc_ts, Decimal(str(round(site.soc_value, 1)))))
+    if site.log_ts is not None:
+        found.append((site.log_ts, site.log_value))
+    if not found:
+        return None, None
+    at, value = max(found, key=lambda pair: pair[0])
+    return value, at
+
+
 def kpi_totals(kpis: dict[int, dict]) -> dict:
-    """The KPIs of many sites added up (for a region's or the organisation's dashboard)."""
+    """The KPIs of many sites added up (for a cluster's, region's or the organisation's
+    dashboard): energies and hours added, losses % and specific yield recomputed from the
+    sums, the lowest SoC the lowest of all."""
     rows = list(kpis.values())
 
-    def add(key):
-        values = [r[key] for r in rows if r[key] is not None]
+    def add(key, where=None):
+        values = [r[key] for r in rows if r[key] is not None and (where is None or where(r))]
         return sum(values, Decimal("0")) if values else None
 
-    supplied, consumed = add("supplied_kwh"), add("consumed_kwh")
+    supplied, consumed = add("supplied_kwh"), add("consumed_kwh", lambda r: r["supplied_kwh"] is not None)
     losses = add("losses_kwh")
+    pv = add("pv_kwh")
+    # Yield over the arrays of the sites whose production is known.
+    kwp = add("kwp", lambda r: r["pv_kwh"] is not None)
+    socs = [r["min_soc_pct"] for r in rows if r.get("min_soc_pct") is not None]
     return {
         "supplied_kwh": supplied,
         "consumed_kwh": consumed,
         "losses_kwh": losses,
         "losses_pct": (losses * 100 / supplied).quantize(TWO) if supplied else None,
-        "pv_kwh": add("pv_kwh"),
+        "pv_kwh": pv,
+        "kwp": kwp,
+        "specific_yield": (pv / kwp).quantize(TWO) if pv is not None and kwp else None,
+        "min_soc_pct": min(socs) if socs else None,
         "generator_hours": add("generator_hours"),
         "fuel_added_l": add("fuel_added_l"),
         "open_plant_alerts": sum(r["open_plant_alerts"] for r in rows),
