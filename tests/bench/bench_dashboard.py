@@ -17,7 +17,12 @@ it at the end. The data, written in bulk but shaped as the services write it:
   ``Payment`` and its ``Allocation``): most customers pay each bill in full within three
   weeks, one in ten pays half, one in twenty never pays — so arrears fill every bucket;
 - open alerts, an open outage incident and open field tasks; a second site with a
-  little data so scoping filters something.
+  little data so scoping filters something;
+- the site's plant for the year (:func:`plant`): PV array, battery, inverter, generator and
+  a main meter (its 365 days and 8,760 hours of usage, left out of energy delivered),
+  OpenEMS production counter and state of charge every five minutes (2 × 105,120
+  samples), 365 daily and 12 monthly energy balances, weekly generator logs, an open
+  plant alert; the Calin meters' concentrators as steering records them.
 
 gunicorn (gthread, 2 workers × 2 threads) serves the platform; a signed-in site manager
 asks for the site dashboard ``--requests`` times one after another for each period (this
@@ -350,11 +355,113 @@ def build(meters: int, now: dt.datetime, rng: random.Random):
             for n in range(25)
         ]
     )
+    plant(site, gateways[0], mine, days, now, rng)
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return site, manager, len(on_site), len(invoices), len(payments)
+
+
+def plant(site, gateway, mine, days, now: dt.datetime, rng: random.Random) -> None:
+    """The site's plant for the year: assets, a main meter with its daily and hourly usage,
+    OpenEMS production counter and state of charge every five minutes (the edge agent's
+    pace: 105,120 samples each), daily and monthly energy balances, weekly generator logs,
+    open plant alerts; and steering's record of the Calin meters' concentrators."""
+    from metering.lifecycle import Status
+    from metering.models import DailyUsage, HourlyUsage, Meter
+    from metering.plant.models import EnergyBalance, PlantAlert, PlantAsset, PlantLog
+    from metering.plant.selectors import PRODUCTION_ENERGY, SOC
+    from metering.steering.models import Concentrator, MeterState
+
+    zone = site.zone
+    main = Meter.objects.create(
+        serial="800000099999", model="DTSU666", phases=3, site=site,
+        status=Status.COMMISSIONED, status_changed_at=now, created_at=now,
+    )  # fmt: skip
+    assets = [
+        ("pv_array", "Array", {"kwp": Decimal("30")}),
+        ("battery", "Bank", {"capacity_kwh": Decimal("60"), "chemistry": "LiFePO4"}),
+        ("inverter", "SRNE", {"rated_kw": Decimal("15")}),
+        ("generator", "Genset", {"rated_kw": Decimal("20")}),
+        ("supply_meter", "Main", {"meter": main}),
+    ]
+    PlantAsset.objects.bulk_create(
+        PlantAsset(site=site, kind=kind, name=name, source="openems", created_at=now, **more)
+        for kind, name, more in assets
+    )
+    DailyUsage.objects.bulk_create(
+        DailyUsage(meter=main, day=d, kwh=Decimal("160"), intervals=96) for d in days
+    )
+    HourlyUsage.objects.bulk_create(
+        (
+            HourlyUsage(
+                meter=main,
+                hour=dt.datetime.combine(d, dt.time(h), tzinfo=zone).astimezone(dt.UTC),
+                kwh=Decimal("6.667"),
+                intervals=4,
+            )
+            for d in days
+            for h in range(24)
+        ),
+        batch_size=5000,
+    )
+    start = dt.datetime.combine(days[0], dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    steps = int((now - start).total_seconds() // 300)
+
+    def samples():
+        energy = 5_000_000.0
+        for n in range(steps):
+            ts = start + dt.timedelta(minutes=5 * n)
+            hour = ts.astimezone(zone).hour
+            sun = max(0.0, 1 - abs(hour + (n % 12) / 12 - 13) / 6)
+            energy += 30_000 * sun / 12
+            yield (gateway.pk, site.pk, ts, PRODUCTION_ENERGY, round(energy, 1), ts)
+            yield (gateway.pk, site.pk, ts, SOC, round(40 + 50 * sun, 1), ts)
+
+    copy_rows("plant_telemetrysample", "gateway_id, site_id, ts, channel, value, received_at",
+              samples())  # fmt: skip
+    EnergyBalance.objects.bulk_create(
+        EnergyBalance(
+            site=site, period="day", start=d, method="meters", supplied_kwh=Decimal("160"),
+            consumed_kwh=Decimal("140"), losses_kwh=Decimal("20"), losses_pct=Decimal("12.5"),
+            estimated_kwh=Decimal("2.5"), customer_meters=len(mine), computed_at=now,
+        )
+        for d in days
+    )  # fmt: skip
+    months = sorted({d.replace(day=1) for d in days})
+    EnergyBalance.objects.bulk_create(
+        EnergyBalance(
+            site=site, period="month", start=m, method="meters", supplied_kwh=Decimal("4800"),
+            consumed_kwh=Decimal("4200"), losses_kwh=Decimal("600"), losses_pct=Decimal("12.5"),
+            computed_at=now,
+        )
+        for m in months
+    )  # fmt: skip
+    PlantLog.objects.bulk_create(
+        PlantLog(
+            site=site, read_at=dt.datetime.combine(d, dt.time(9), tzinfo=zone),
+            generator_hours=Decimal(1000 + n * 3), fuel_added_l=Decimal("20"),
+            photo="plant/logs/bench.jpg", recorded_at=now,
+        )
+        for n, d in enumerate(days[::7])
+    )  # fmt: skip
+    PlantAlert.objects.create(site=site, kind="no_pv", message="no PV", opened_at=now)
+    # Calin meters: four concentrators checked ten minutes ago (one offline); one in ten
+    # meters not linked to any yet (never checked).
+    concentrators = Concentrator.objects.bulk_create(
+        Concentrator(number=f"BSA-C{n}", site=site, online=n != 3,
+                     checked_at=now - dt.timedelta(minutes=10))
+        for n in range(4)
+    )  # fmt: skip
+    calin = [m for m in mine if m.model == "CALIN" and m.site_id == site.pk]
+    MeterState.objects.bulk_create(
+        (
+            MeterState(meter=m, concentrator=None if n % 10 == 0 else concentrators[n % 4])
+            for n, m in enumerate(calin)
+        ),
+        batch_size=2000,
+    )
 
 
 def session_cookie(user) -> str:
@@ -448,7 +555,8 @@ def main() -> int:
         print(
             f"PostgreSQL {connection.pg_version // 10000}, database {DB_NAME}: site with "
             f"{on_site:,} meters and customers, 365 days of daily usage per meter, "
-            f"{invoices:,} bills and {payments:,} payments; "
+            f"{invoices:,} bills and {payments:,} payments; a year of plant data (balances, "
+            f"five-minute OpenEMS samples, a main meter's days and hours); "
             f"set up in {time.perf_counter() - began:.0f} s"
         )
         print(f"Before: {load_average()}")

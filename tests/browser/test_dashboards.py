@@ -1,7 +1,7 @@
 """A regional manager's journey through the dashboards in headless Chromium.
 
 Signs in, opens the dashboard, changes the period, drills down region → site → customer →
-meter, sorts the customer table (htmx swaps only the table) and downloads it as CSV. Every
+meter, sees the site's plant KPIs (linking to its technical page), sorts the customer table (htmx swaps only the table) and downloads it as CSV. Every
 page passes ``Screen.check`` on a 360 px phone; the site dashboard is also saved at 1280 px.
 """
 
@@ -17,6 +17,7 @@ from customers import services as customer_services
 from mcoms.core import clock
 from mcoms.core.audit import acting_as
 from metering.models import SiteDailyUsage, SiteHourlyUsage
+from metering.plant.models import EnergyBalance, PlantAlert, PlantAsset, PlantLog
 from tests.billing.collections.conftest import bill, pay
 
 pytestmark = pytest.mark.browser
@@ -64,6 +65,26 @@ def usage_and_money(site_data):
         bill(winnie, "18500", issued=issued)
         pay(winnie, "18500", on=issued + dt.timedelta(days=6))
     pay(grace, "30000", on=today - dt.timedelta(days=3))
+    # Block A's plant: a PV array, a fortnight of daily balances, hand logs of PV, battery
+    # and generator, an open plant alert.
+    now = clock.now()
+    PlantAsset.objects.create(
+        site=org.block_a, kind="pv_array", name="Roof", source="manual", kwp=D("12"), created_at=now
+    )
+    for n in range(1, 15):
+        day = today - dt.timedelta(days=n)
+        EnergyBalance.objects.create(
+            site=org.block_a, period="day", start=day, method="manual",
+            supplied_kwh=D(52 + n % 4), consumed_kwh=D(45 + n % 3), computed_at=now,
+        )  # fmt: skip
+        PlantLog.objects.create(
+            site=org.block_a, read_at=dt.datetime.combine(day, dt.time(17), tzinfo=zone),
+            pv_kwh_today=D(50 + n % 6), battery_soc_pct=D(70 - n), generator_hours=D(300 + n),
+            photo="plant/browser.jpg", recorded_at=now,
+        )  # fmt: skip
+    PlantAlert.objects.create(
+        site=org.block_a, kind="battery_low", message="battery low", opened_at=now
+    )
     return site_data
 
 
@@ -107,6 +128,12 @@ def test_regional_manager_drills_down_and_downloads(usage_and_money, screen, liv
     assert f"/dashboard/site/{org.block_a.pk}/" in page.url
     assert page.get_by_role("heading", name="Block A").is_visible()
     assert page.locator("figure svg").count() >= 3  # energy, money, load profile
+    # The technical KPIs, linking to the site's technical page.
+    plant = page.locator("#table-plant")
+    assert plant.get_by_role("columnheader", name="Losses %").is_visible()
+    link = plant.get_by_role("link", name="Block A")
+    assert link.get_attribute("href") == f"/plant/site/{org.block_a.pk}/"
+    assert "1 open plant alert" in page.locator(".kpis").inner_text()
     tab.check("dash-site")
 
     # Sorting the customers swaps only their table.

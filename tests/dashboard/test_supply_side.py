@@ -217,7 +217,11 @@ def test_the_pages_show_plant_kpis_with_a_link_to_the_technical_page(
     lines = (
         b"".join(csv.streaming_content if csv.streaming else [csv.content]).decode().splitlines()
     )
-    assert lines[0].lstrip("\ufeff").startswith("Site,Supplied kWh,Consumed by customers kWh,Losses kWh,Losses %")
+    assert (
+        lines[0]
+        .lstrip("\ufeff")
+        .startswith("Site,Supplied kWh,Consumed by customers kWh,Losses kWh,Losses %")
+    )
     assert lines[1].startswith(f"{org.block_a.name},150")
 
 
@@ -289,3 +293,19 @@ def test_calin_meters_are_counted_online_offline_or_never_checked(org, book, cli
     assert "3 Calin meters never checked" in body
     cluster = client.get(url("cluster", site.cluster_id)).content.decode()
     assert "Meters never checked" in cluster  # a column of the sites table
+
+
+def test_the_site_page_with_a_plant_takes_a_fixed_number_of_queries(
+    org, book, plant_book, main_meter, client_for, django_assert_max_num_queries
+):
+    client = client_for(org.site_manager)
+    path = url("site", org.block_a.pk, preset="this_year")
+    client.get(path)
+    # 21 without a plant; a plant adds its KPIs (7 + 5 for production telemetry) and the
+    # main meter's days and hours taken off energy and the load profile (2).
+    with django_assert_max_num_queries(35) as few:
+        client.get(path)
+    for _ in range(5):
+        MeterState.objects.create(meter=_calin(org.block_a))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(path).status_code == 200
