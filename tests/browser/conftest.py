@@ -74,7 +74,8 @@ LOW_CONTRAST_JS = """() => {
     const ratio = (hi + 0.05) / (lo + 0.05);
     const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
     const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-    if (ratio < need) bad.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+    const text = el.textContent.trim().slice(0, 40);
+    if (ratio < need) bad.push(`${el.tagName.toLowerCase()} "${text}" ${ratio.toFixed(2)}:1`);
   }
   return bad.slice(0, 10);
 }"""

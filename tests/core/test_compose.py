@@ -44,7 +44,7 @@ def compose(tmp_path):
                 *args,
             ],
             cwd=ROOT,
-            env={**base, **env},
+            env={"MCOMS_ENV_FILE": str(env_file), **base, **env},
             capture_output=True,
             text=True,
             timeout=60,
@@ -82,6 +82,16 @@ def test_compose_has_every_service_in_the_production_profile(compose):
     assert text.count("MCOMS_PROFILE: production") >= 4  # migrate, web, worker, beat
     assert "DATABASE_URL: postgres://mcoms:validation-only@postgres:5432/mcoms" in text
     assert "CELERY_BROKER_URL: redis://redis:6379/0" in text
+
+
+def test_provider_keys_in_the_env_file_reach_the_apps_containers(compose, tmp_path):
+    app_env = tmp_path / "app.env"
+    app_env.write_text("AFRICASTALKING_API_KEY=at-key-for-validation\nCALIN_USER=calin-user\n")
+    full = compose("config", MCOMS_ENV_FILE=str(app_env), **filled())
+    assert full.returncode == 0, full.stderr
+    # web, worker and beat (and the one-shot migrate) all get it
+    assert full.stdout.count("AFRICASTALKING_API_KEY: at-key-for-validation") >= 3
+    assert "CALIN_USER: calin-user" in full.stdout
 
 
 @pytest.mark.parametrize("missing", SECRETS)

@@ -24,6 +24,7 @@ def config(tmp_path, *args):
     env_file.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE")}
     env.update(SECRET_KEY="s" * 50, ALLOWED_HOSTS="mcoms.example.org", POSTGRES_PASSWORD="pw")
+    env["MCOMS_ENV_FILE"] = str(env_file)  # no .env file may fill in a value by accident
     return subprocess.run(
         [
             COMPOSE,
