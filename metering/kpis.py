@@ -66,9 +66,7 @@ def energy(
         .values("site_id", "period")
         .annotate(kwh=Sum("kwh"), est=Sum("estimated_kwh"))
     )
-    found = {
-        (r["site_id"], _date(r["period"])): [r["kwh"] or ZERO, r["est"] or ZERO] for r in rows
-    }
+    found = {(r["site_id"], _date(r["period"])): [r["kwh"] or ZERO, r["est"] or ZERO] for r in rows}
     site_of = {m: site_id for site_id, ids in (leave_out or {}).items() for m in ids}
     if site_of:
         minus = (

@@ -226,9 +226,7 @@ def figures(
     for site_id, meters in supply.items():
         per_site[site_id].supply_meters = len(meters)
     energy_trend: dict[dt.date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    energy_rows = meter_kpis.energy(
-        ids, period.first, period.last, by=period.by, leave_out=supply
-    )
+    energy_rows = meter_kpis.energy(ids, period.first, period.last, by=period.by, leave_out=supply)
     for site_id, day, kwh, est in energy_rows:
         per_site[site_id].kwh += kwh
         per_site[site_id].kwh_est += est

@@ -208,5 +208,7 @@ def plant_table(sites, figs) -> Table:
         name = Cell(s.name, url=reverse("plant:site", args=[s.pk]))
         table.rows.append([name, *_plant_cells(k)])
     if len(table.rows) > 1:
-        table.rows.append([Cell("All these sites"), *_plant_cells(figs.plant_total, with_days=False)])
+        table.rows.append(
+            [Cell("All these sites"), *_plant_cells(figs.plant_total, with_days=False)]
+        )
     return table

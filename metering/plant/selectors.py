@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery, Sum
 
@@ -37,6 +38,9 @@ DISCHARGE_ENERGY = "_sum/EssActiveDischargeEnergy"
 # few minutes; an hour's gap is a gap).
 BOUND_SLACK = dt.timedelta(hours=1)
 TWO = Decimal("0.01")
+# How long the telemetry figures of a period stay cached (their key changes with any new
+# sample anyway; this only bounds the memory they hold).
+CACHE_SECONDS = 3600
 KWH = Decimal("0.001")
 
 
@@ -229,31 +233,37 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
     log), ``min_soc_pct``, ``generator_hours``, ``fuel_added_l`` and
     ``open_plant_alerts``. Values are Decimal or None when unknown.
 
-    Seven queries for all the sites together (balances from their table, kWp, alerts,
-    lowest SoC, generator counter and fuel, hand-logged PV, and the sites with the newest
-    SoC), plus five per site that has production telemetry (its counter's rise, added up in
-    the database) — never a query per day or per sample.
+    Seven queries for all the sites together (the sites with their newest SoC and newest
+    samples, balances from their table, kWp, alerts, lowest SoC, generator counter and
+    fuel, hand-logged PV), plus five per site that has production telemetry (its counter's
+    rise, added up in the database) — never a query per day or per sample. The two
+    figures that read every sample of the period (PV production, lowest SoC) are cached
+    until a new sample arrives (:func:`_telemetry_figures`): then six queries.
     """
     site_ids = list(site_ids)
     result: dict[int, dict] = {}
     if not site_ids:
         return result
     soc_sample = TelemetrySample.objects.filter(site=OuterRef("pk"), channel=SOC).order_by("-ts")
-    soc_log = PlantLog.objects.filter(
-        site=OuterRef("pk"), battery_soc_pct__isnull=False
-    ).order_by("-read_at")
+    soc_log = PlantLog.objects.filter(site=OuterRef("pk"), battery_soc_pct__isnull=False).order_by(
+        "-read_at"
+    )
     sites = list(
         Site.objects.filter(pk__in=site_ids).annotate(
             soc_ts=Subquery(soc_sample.values("ts")[:1]),
             soc_value=Subquery(soc_sample.values("value")[:1]),
             log_ts=Subquery(soc_log.values("read_at")[:1]),
             log_value=Subquery(soc_log.values("battery_soc_pct")[:1]),
-            has_production=Exists(
-                TelemetrySample.objects.filter(site=OuterRef("pk"), channel=PRODUCTION_ENERGY)
-            ),
+            # The newest row of each channel read below: any sample stored since (late
+            # ones included) changes these ids, hence the cache key of the figures.
+            last_production=Subquery(_newest(PRODUCTION_ENERGY, "id")),
+            last_production_at=Subquery(_newest(PRODUCTION_ENERGY, "received_at")),
+            last_soc=Subquery(_newest(SOC, "id")),
+            last_soc_at=Subquery(_newest(SOC, "received_at")),
         )
     )
     bounds = {s.pk: (day_bounds(start, s.zone)[0], day_bounds(end, s.zone)[1]) for s in sites}
+    telemetry = _telemetry_figures(sites, bounds)
     day_rows = (
         EnergyBalance.objects.filter(
             site_id__in=site_ids,
@@ -286,13 +296,6 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
         .annotate(k=Sum("kwp"))
         .values_list("site_id", "k")
     )
-    socs = dict(
-        TelemetrySample.objects.filter(_in_period(bounds, "ts"), channel=SOC)
-        .values("site_id")
-        .order_by()
-        .annotate(lo=Min("value"))
-        .values_list("site_id", "lo")
-    )
     logs = PlantLog.objects.filter(site_id__in=site_ids)
     inside, before = _in_period(bounds), _before(bounds)
     gen_rows = (
@@ -322,15 +325,11 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
         consumed = row["consumed"] if row else None
         losses = (supplied - consumed) if row else None
         pct = (losses * 100 / supplied).quantize(TWO) if row and supplied else None
-        t0, t1 = bounds[site.pk]
-        pv, pv_from = None, None
-        if site.has_production:
-            pv = counter_delta_kwh(site, PRODUCTION_ENERGY, t0, t1)
-            pv_from = "openems" if pv is not None else None
+        pv, soc = telemetry[site.pk]
+        pv_from = "openems" if pv is not None else None
         if pv is None and site.pk in logged_pv:
             pv, pv_from = sum(logged_pv[site.pk].values(), Decimal("0")), "manual"
         kwp = kwps.get(site.pk) or Decimal("0")
-        soc = socs.get(site.pk)
         soc_now, soc_at = _newest_soc(site)
         gen = gens.get(site.pk, {})
         hours = None
@@ -358,6 +357,55 @@ def site_kpis(site_ids: Iterable[int], start: dt.date, end: dt.date) -> dict[int
     return result
 
 
+def _newest(channel: str, field: str):
+    """The newest stored sample of a channel at the site (by id: late ones too)."""
+    rows = TelemetrySample.objects.filter(site=OuterRef("pk"), channel=channel)
+    return rows.order_by("-id").values(field)[:1]
+
+
+def _telemetry_figures(sites, bounds) -> dict[int, tuple[Decimal | None, float | None]]:
+    """Per site: PV production (the counter's rise, kWh) and the lowest SoC over its period.
+
+    Both read every sample of the period (a year of five-minute samples is 105,120 rows a
+    channel: some 100 ms on PostgreSQL), so they are kept in the cache under a key made of
+    the site, the period and the newest sample (id, received) of each channel: a sample
+    stored since,
+    however late, makes a new key, and the figures are never older than the telemetry.
+    Cached, a site costs no query here; otherwise one grouped query for the lowest SoC of
+    all sites to compute and five per site with production telemetry.
+    """
+    keys = {}
+    for s in sites:
+        t0, t1 = bounds[s.pk]
+        parts = [s.pk, t0.timestamp(), t1.timestamp(), s.last_production, s.last_production_at]
+        parts += [s.last_soc, s.last_soc_at]
+        keys[s.pk] = "plant-kpis:" + ":".join(str(p).replace(" ", "_") for p in parts)
+    cached = cache.get_many(list(keys.values()))
+    found = {pk: cached[key] for pk, key in keys.items() if key in cached}
+    todo = [s for s in sites if s.pk not in found]
+    if not todo:
+        return found
+    socs: dict[int, float] = {}
+    with_soc = {s.pk: bounds[s.pk] for s in todo if s.last_soc is not None}
+    if with_soc:
+        socs = dict(
+            TelemetrySample.objects.filter(_in_period(with_soc, "ts"), channel=SOC)
+            .values("site_id")
+            .order_by()
+            .annotate(lo=Min("value"))
+            .values_list("site_id", "lo")
+        )
+    fresh = {}
+    for site in todo:
+        t0, t1 = bounds[site.pk]
+        pv = None
+        if site.last_production is not None:
+            pv = counter_delta_kwh(site, PRODUCTION_ENERGY, t0, t1)
+        fresh[site.pk] = (pv, socs.get(site.pk))
+    cache.set_many({keys[pk]: value for pk, value in fresh.items()}, CACHE_SECONDS)
+    return {**found, **fresh}
+
+
 def _newest_soc(site) -> tuple[Decimal | None, dt.datetime | None]:
     """The newer of the site's last SoC sample and last hand-logged SoC (annotated)."""
     found = []
@@ -381,7 +429,10 @@ def kpi_totals(kpis: dict[int, dict]) -> dict:
         values = [r[key] for r in rows if r[key] is not None and (where is None or where(r))]
         return sum(values, Decimal("0")) if values else None
 
-    supplied, consumed = add("supplied_kwh"), add("consumed_kwh", lambda r: r["supplied_kwh"] is not None)
+    supplied, consumed = (
+        add("supplied_kwh"),
+        add("consumed_kwh", lambda r: r["supplied_kwh"] is not None),
+    )
     losses = add("losses_kwh")
     pv = add("pv_kwh")
     # Yield over the arrays of the sites whose production is known.

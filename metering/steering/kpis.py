@@ -54,9 +54,7 @@ def calin_health(site_ids: Iterable[int], *, now: dt.datetime) -> dict[int, dict
     known = Q(**{f"{concentrator}checked_at__isnull": False}) | Q(asked)
     on_bus = BusSlot.objects.filter(meter=OuterRef("pk"), end__isnull=True)
     rows = (
-        Meter.objects.filter(
-            site_id__in=list(site_ids), model=Meter.Model.CALIN, status__in=ON_BUS
-        )
+        Meter.objects.filter(site_id__in=list(site_ids), model=Meter.Model.CALIN, status__in=ON_BUS)
         .exclude(Exists(on_bus))
         .values("site_id")
         .order_by()

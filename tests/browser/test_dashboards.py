@@ -1,7 +1,8 @@
 """A regional manager's journey through the dashboards in headless Chromium.
 
 Signs in, opens the dashboard, changes the period, drills down region → site → customer →
-meter, sees the site's plant KPIs (linking to its technical page), sorts the customer table (htmx swaps only the table) and downloads it as CSV. Every
+meter, sees the site's plant KPIs (linking to its technical page), sorts the customer
+table (htmx swaps only the table) and downloads it as CSV. Every
 page passes ``Screen.check`` on a 360 px phone; the site dashboard is also saved at 1280 px.
 """
 

@@ -37,6 +37,16 @@ def _ingest(gateway, address, ts):
     assert outcome.accepted == 1
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_figures():
+    """Figures cached by an earlier test (the plant's telemetry KPIs) are not this test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def book(org) -> Book:
     now = clock.now()
