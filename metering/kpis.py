@@ -8,7 +8,14 @@ both kept by :mod:`metering.rollups`; a customer's energy from their meters' ``D
 Installed or Commissioned on an open bus slot is online when its newest reading (or, with
 none yet, its installation on the bus) is within the site's ``missing_read_intervals`` ×
 its gateway's log interval of now; otherwise offline. It is counted in the database with
-one condition per gateway, never meter by meter.
+one condition per gateway, never meter by meter. Calin meters (on no bus) are judged by
+steering's record of the head-end (``metering.steering.kpis.calin_health``), which the
+dashboards add.
+
+The site rollups sum every meter of the site; :func:`energy` and :func:`load_profile`
+take off the meters the caller names (``leave_out``) — the dashboards name the plant's
+supply-side meters, which this module does not know of (``metering`` never imports
+``metering.plant``).
 """
 
 from __future__ import annotations
