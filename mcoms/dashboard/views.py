@@ -49,6 +49,7 @@ from mcoms.dashboard.tables import (
 )
 from metering import kpis as meter_kpis
 from metering.selectors import meters_visible_to, overdue_meters
+from metering.steering.kpis import calin_states
 
 PAGE_SIZE = 50
 SORTS = {
@@ -331,9 +332,12 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
         "Meters",
         ["Serial", "Model", "Status", "Online", "Last reading", "Energy kWh", "Serving"],
     )
+    calin = calin_states([m["meter"].pk for m in meters], now=now)
     for m in meters:
         meter = m["meter"]
         online = {True: "online", False: "offline", None: "not on a bus"}[m["online"]]
+        if m["online"] is None and meter.pk in calin:
+            online = f"{calin[meter.pk]} (Calin)"
         serving = "now" if m["current"] else f"until {m['until']:%Y-%m-%d}"
         table.rows.append(
             [

@@ -72,3 +72,33 @@ def calin_health(site_ids: Iterable[int], *, now: dt.datetime) -> dict[int, dict
         }
         for r in rows
     }
+
+
+def calin_states(meter_ids: Iterable[int], *, now: dt.datetime) -> dict[int, str]:
+    """Per Calin meter id among ``meter_ids``: ``online``, ``offline`` or ``never checked``,
+    by the same rule as :func:`calin_health` (one query)."""
+    since = now - ONLINE_WINDOW
+    reads = RemoteRead.objects.filter(meter=OuterRef("pk"))
+    rows = (
+        Meter.objects.filter(pk__in=list(meter_ids), model=Meter.Model.CALIN)
+        .annotate(
+            answered=Exists(reads.filter(status=RemoteRead.Status.DONE, finished_at__gte=since)),
+            asked=Exists(reads.filter(finished_at__isnull=False)),
+        )
+        .values_list(
+            "pk",
+            "steering_state__concentrator__online",
+            "steering_state__concentrator__checked_at",
+            "answered",
+            "asked",
+        )
+    )
+    found = {}
+    for pk, online, checked_at, answered, asked in rows:
+        if answered or (online and checked_at and checked_at >= since):
+            found[pk] = "online"
+        elif checked_at or asked:
+            found[pk] = "offline"
+        else:
+            found[pk] = "never checked"
+    return found

@@ -309,3 +309,21 @@ def test_the_site_page_with_a_plant_takes_a_fixed_number_of_queries(
         MeterState.objects.create(meter=_calin(org.block_a))
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(path).status_code == 200
+
+
+def test_the_customer_page_says_whether_their_calin_meter_is_online(org, book, client_for):
+    now = book.now
+    meter = _calin(org.block_a)
+    conc = Concentrator.objects.create(
+        number="C-1", online=True, checked_at=now - dt.timedelta(minutes=3)
+    )
+    MeterState.objects.create(meter=meter, concentrator=conc)
+    customer = book.customers["chebet"]
+    with acting_as(label="test setup"):
+        services.meter_serve_customer(meter=meter, customer=customer)
+    client = client_for(org.site_manager)
+    assert "online (Calin)" in client.get(url("customer", customer.pk)).content.decode()
+    Concentrator.objects.filter(pk=conc.pk).update(checked_at=now - dt.timedelta(hours=2))
+    assert "offline (Calin)" in client.get(url("customer", customer.pk)).content.decode()
+    MeterState.objects.filter(meter=meter).update(concentrator=None)
+    assert "never checked (Calin)" in client.get(url("customer", customer.pk)).content.decode()
