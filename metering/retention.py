@@ -48,29 +48,10 @@ from django.db import connection, transaction
 
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent
-from metering import partitions
+from metering import ingest, partitions
 from metering.models import Meter, Reading, ReadingPartition
 
-COLUMNS = [
-    "meter_id",
-    "ts",
-    "energy_kwh",
-    "export_kwh",
-    "voltage_l1",
-    "voltage_l2",
-    "voltage_l3",
-    "current_l1",
-    "current_l2",
-    "current_l3",
-    "power_kw",
-    "power_factor",
-    "frequency_hz",
-    "kind",
-    "quality",
-    "flags",
-    "gateway_id",
-    "received_at",
-]
+COLUMNS = ingest.COLUMNS  # the archive keeps every column of the readings table
 _INT = {"meter_id", "gateway_id"}
 _DATETIME = {"ts", "received_at"}
 _DECIMAL = {"energy_kwh", "export_kwh"}
