@@ -37,9 +37,11 @@ def test_healthy(client):
 
 def test_broker_down_gives_503(client, monkeypatch):
     down = f"redis://127.0.0.1:{closed_port()}/0"
-    # Celery prefers the environment's CELERY_BROKER_URL (set in CI) over its config.
-    monkeypatch.setenv("CELERY_BROKER_URL", down)
+    # Celery prefers the environment's CELERY_BROKER_URL (set in CI) over its config, and
+    # reads it when asked for broker_url: change the config first, so that what is put back
+    # afterwards is the real URL and not this one.
     monkeypatch.setattr(app.conf, "broker_url", down)
+    monkeypatch.setenv("CELERY_BROKER_URL", down)
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
