@@ -11,6 +11,19 @@ from metering.plant.models import PlantAsset, PlantSettings
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 
 
+def _figure(label: str, places: int, **limits) -> forms.DecimalField:
+    """An optional, non-negative figure read off a display, typed on a phone's number pad."""
+    step = "0." + "0" * (places - 1) + "1"
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        min_value=0,
+        decimal_places=places,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": step}),
+        **limits,
+    )
+
+
 class PlantLogForm(forms.Form):
     site = forms.ModelChoiceField(queryset=None, empty_label=None)
     read_at = forms.DateTimeField(
@@ -18,45 +31,11 @@ class PlantLogForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
-    pv_kwh_today = forms.DecimalField(
-        label="PV generation today (kWh)",
-        required=False,
-        min_value=0,
-        max_digits=10,
-        decimal_places=2,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
-    )
-    battery_soc_pct = forms.DecimalField(
-        label="Battery state of charge (%)",
-        required=False,
-        min_value=0,
-        max_value=100,
-        decimal_places=1,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.1"}),
-    )
-    battery_voltage_v = forms.DecimalField(
-        label="Battery voltage (V)",
-        required=False,
-        min_value=0,
-        max_value=1000,
-        decimal_places=2,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
-    )
-    generator_hours = forms.DecimalField(
-        label="Generator run-hour counter (h)",
-        required=False,
-        min_value=0,
-        decimal_places=1,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.1"}),
-    )
-    fuel_added_l = forms.DecimalField(
-        label="Fuel added (litres)",
-        required=False,
-        min_value=0,
-        max_value=10000,
-        decimal_places=1,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.1"}),
-    )
+    pv_kwh_today = _figure("PV generation today (kWh)", 2, max_digits=10)
+    battery_soc_pct = _figure("Battery state of charge (%)", 1, max_value=100)
+    battery_voltage_v = _figure("Battery voltage (V)", 2, max_value=1000)
+    generator_hours = _figure("Generator run-hour counter (h)", 1)
+    fuel_added_l = _figure("Fuel added (litres)", 1, max_value=10000)
     photo = forms.FileField(
         label="Photo of the display",
         widget=forms.ClearableFileInput(attrs={"accept": "image/*", "capture": "environment"}),
