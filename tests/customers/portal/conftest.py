@@ -38,13 +38,22 @@ def usage_rows(meter) -> list[DailyUsage]:
     return [DailyUsage(meter=meter, day=d, kwh=D(k), intervals=96) for d, k in days.items()]
 
 
-def with_usage(customer):
+def with_usage(customer, *, now: dt.datetime = NOW):
+    """The usage above; with ``now`` given, every day moved so that ``NOW`` falls on it.
+
+    Pages read the wall clock: their tests pass the real time so the account has
+    recent readings whatever the day the tests run.
+    """
     meter = factories.assigned_meter(customer.site, 21)
     with acting_as(label="test setup"):
         meter_services.meter_serve_customer(
             meter=meter, customer=customer, now=dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
         )
-    DailyUsage.objects.bulk_create(usage_rows(meter))
+    rows = usage_rows(meter)
+    shift = now.date() - NOW.date()
+    for row in rows:
+        row.day += shift
+    DailyUsage.objects.bulk_create(rows)
     return meter
 
 

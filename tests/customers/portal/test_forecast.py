@@ -10,6 +10,7 @@ from django.urls import reverse
 from billing.models import ServicePackage
 from customers import services as customer_services
 from customers.portal import forecast as forecasting
+from mcoms.core import clock
 from mcoms.core.audit import acting_as
 from tests.billing.prepaid.helpers import UGANDA_DOMESTIC, package, tariff_in_force
 from tests.customers.portal.conftest import NOW, with_usage
@@ -74,7 +75,7 @@ def test_no_tariff_or_no_recent_readings_means_no_forecast_and_says_why(org, me)
 
 @pytest.mark.parametrize("path", ["customers:portal", "customers:portal-forecast"])
 def test_the_pages_show_the_forecast_and_the_method(org, me, client_for, path):
-    with_usage(me)
+    with_usage(me, now=clock.now())
     on_package(org, me, FLAT)
     body = client_for(org.customer).get(reverse(path)).content.decode()
     assert "Bill forecast" in body or "a forecast" in body
