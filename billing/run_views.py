@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from billing import invoice_pdf, invoicing, runs
 from billing.models import BillingRun, BillingRunItem, Invoice
+from customers import access
 from mcoms.core import clock
 from mcoms.core.permissions import require
 from mcoms.core.roles import Cap
@@ -253,6 +254,7 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def invoice_download(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Cap.BILLING_VIEW)
     invoice = get_object_or_404(_invoices(request.user), pk=pk)
+    access.record(request, access.Action.EXPORT, [invoice.customer_id], what="invoice PDF")
     response = HttpResponse(invoice_pdf.render(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
     return response

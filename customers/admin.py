@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from customers import services
-from customers.models import Customer, CustomerStatusChange, ServiceRequest, ServiceRequestEvent
+from customers import access, services
+from customers.models import (
+    Customer,
+    CustomerStatusChange,
+    DataAccess,
+    ServiceRequest,
+    ServiceRequestEvent,
+)
 
 
 class StatusHistoryInline(admin.TabularInline):
@@ -45,6 +51,44 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Accounts are closed, never deleted: bills and payments point at them.
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        customer = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and customer is not None:
+            access.record(request, access.Action.VIEW, [customer], what="admin change page")
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            access.record(
+                request,
+                access.Action.SEARCH,
+                changelist.result_list,
+                what="admin customer list",
+                query=request.GET.urlencode(),
+            )
+        return response
+
+
+@admin.register(DataAccess)
+class DataAccessAdmin(admin.ModelAdmin):
+    """The access log, read-only: nobody adds, changes or deletes an entry."""
+
+    list_display = ["at", "actor_label", "channel", "action", "what", "subjects_count", "ip"]
+    list_filter = ["action", "channel"]
+    search_fields = ["actor_label", "what"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

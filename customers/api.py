@@ -7,7 +7,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.routers import DefaultRouter
 
-from customers import selectors, services
+from customers import access, selectors, services
 from customers.models import Customer, ServiceRequest
 from mcoms.core.roles import Cap
 from mcoms.core.selectors import can_on_site
@@ -52,6 +52,24 @@ class CustomerViewSet(
             self.request.user, self.request.query_params.get("q", "")
         )
         return customers.order_by("account_number")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = response.data.get("results", []) if isinstance(response.data, dict) else []
+        rows = rows or (response.data if isinstance(response.data, list) else [])
+        access.record(
+            request,
+            access.Action.EXPORT,
+            [row["id"] for row in rows],
+            what="API customer list",
+            query=request.query_params.urlencode(),
+        )
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        access.record(request, access.Action.VIEW, [response.data["id"]], what="API customer")
+        return response
 
     def perform_update(self, serializer):
         customer = serializer.instance

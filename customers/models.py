@@ -57,6 +57,9 @@ class Customer(models.Model):
         related_name="customer",
     )
     created_at = models.DateTimeField()
+    anonymised_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the personal data of this closed account was erased"
+    )
 
     class Meta:
         ordering = ["account_number"]
@@ -151,3 +154,54 @@ class ServiceRequestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.from_status or 'new'} → {self.to_status}"
+
+
+class DataAccess(models.Model):
+    """One look at, search of or download of customers' personal data by staff.
+
+    Append-only: rows are written by :mod:`customers.access` and never changed (the
+    admin shows them read-only). One row per request; the customers it showed are
+    its :class:`DataAccessSubject` rows.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view", "Viewed"
+        SEARCH = "search", "Searched or listed"
+        EXPORT = "export", "Exported"
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="data_accesses",
+    )
+    actor_label = models.CharField(max_length=150, help_text="Who, as named when it happened")
+    channel = models.CharField(max_length=16, help_text="web, api, admin, agent_app…")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    what = models.CharField(max_length=100, help_text="The page or download")
+    query = models.CharField(max_length=300, blank=True, help_text="Search words and filters")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    subjects_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "personal data access"
+        verbose_name_plural = "personal data accesses"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.what}"
+
+
+class DataAccessSubject(models.Model):
+    """A customer whose data one access showed."""
+
+    access = models.ForeignKey(DataAccess, on_delete=models.CASCADE, related_name="subjects")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "access"])]
+
+    def __str__(self) -> str:
+        return f"{self.access_id}: customer {self.customer_id}"

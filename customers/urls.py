@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from customers import portal, views
+from customers import access_views, portal, views
 
 app_name = "customers"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("customers/<int:pk>/edit/", views.customer_edit, name="edit"),
     path("customers/<int:pk>/status/", views.customer_status, name="status"),
     path("customers/<int:pk>/requests/new/", views.request_create, name="request_create"),
+    path("customers/access-log/", access_views.access_log, name="access_log"),
     path("requests/", views.request_list, name="requests"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("requests/<int:pk>/assign/", views.request_assign, name="request_assign"),

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from customers import selectors, services
+from customers import access, selectors, services
 from customers.forms import (
     CustomerForm,
     RequestAssignForm,
@@ -47,6 +47,13 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if request.GET.get("site"):
         customers = customers.filter(site_id=request.GET["site"])
     page = Paginator(customers, 25).get_page(request.GET.get("page"))
+    access.record(
+        request,
+        access.Action.SEARCH,
+        page.object_list,
+        what="customer list",
+        query=access.query_text(request.GET),
+    )
     context = {
         "page": page,
         "q": request.GET.get("q", ""),
@@ -84,8 +91,11 @@ def customer_create(request: HttpRequest) -> HttpResponse:
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Cap.CUSTOMERS_VIEW)
     customer = _customer(request, pk)
+    access.record(request, access.Action.VIEW, [customer], what="customer page")
     context = {
         "customer": customer,
+        "accesses": access.accesses_of(customer),
+        "can_privacy": can_on_site(request.user, Cap.PRIVACY_EXPORT, customer.site_id),
         "history": customer.status_history.all(),
         "requests": customer.requests.all()[:20],
         "status_form": StatusForm(initial={"status": customer.status}),

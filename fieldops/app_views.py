@@ -25,6 +25,7 @@ from billing.payments import services as payments
 from billing.payments.models import Payment
 from billing.prepaid import credit
 from billing.selectors import packages_on_offer
+from customers import access
 from customers import services as customer_services
 from customers.models import Customer, ServiceRequest
 from customers.phones import normalise_phone
@@ -75,7 +76,12 @@ def find(user, query: str, limit: int = 20) -> list[Customer]:
 def search(request: HttpRequest) -> HttpResponse:
     _field_user(request)
     query = request.GET.get("q", "")
-    context = {"q": query, "results": find(request.user, query) if query.strip() else None}
+    results = find(request.user, query) if query.strip() else None
+    if results is not None:
+        access.record(
+            request, access.Action.SEARCH, results, what="field app search", query=f"q={query}"
+        )
+    context = {"q": query, "results": results}
     template = "fieldops/app/search.html#results" if request.htmx else "fieldops/app/search.html"
     return render(request, template, context)
 
@@ -145,6 +151,7 @@ def balance_facts(customer: Customer) -> dict:
 @login_required
 def customer_card(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
+    access.record(request, access.Action.VIEW, [customer], what="field app customer card")
     now = clock.now()
     usage_chart, used = _usage_chart(customer, now)
     context = {

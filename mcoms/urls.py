@@ -32,6 +32,7 @@ urlpatterns = [
     path("audit/", include("mcoms.core.urls")),
     path("dashboard/", include("mcoms.dashboard.urls")),
     path("ops/", include("mcoms.ops.urls")),
+    path("privacy/", include("mcoms.privacy.urls")),
     path("metrics", ops_metrics.metrics_view, name="metrics"),
     path("", include("customers.urls")),
     path("", include("metering.urls")),

@@ -22,6 +22,7 @@ from billing.collections.models import CollectionNotice
 from billing.collections.money import local_today, plain
 from billing.collections.statements import as_csv, as_pdf, statement
 from billing.models import BillingPolicy, SupplyRequest
+from customers import access
 from customers.selectors import customers_visible_to
 from mcoms.core import clock
 from mcoms.core.permissions import require
@@ -109,10 +110,12 @@ def arrears_csv(request: HttpRequest) -> HttpResponse:
         + [b[0] for b in ageing.BUCKETS]
         + ["overdue", "total", "open_invoices", "oldest_due"]
     )
+    shown = []
     for report in ageing.site_arrears(sites, as_of):
         cur = report.currency
         for row in report.customers:
             c = row.customer
+            shown.append(c.pk)
             w.writerow(
                 [as_of.isoformat(), report.site.code, c.account_number, c.full_name, c.phone, cur]
                 + [plain(a, cur) for a in row.buckets.in_order()]
@@ -123,6 +126,8 @@ def arrears_csv(request: HttpRequest) -> HttpResponse:
                     row.oldest_due.isoformat(),
                 ]
             )
+    query = access.query_text(request.GET, ("site", "as_of"))
+    access.record(request, access.Action.EXPORT, shown, what="arrears CSV", query=query)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="arrears-{as_of}.csv"'
     return response
@@ -145,6 +150,9 @@ def statement_response(request: HttpRequest, customer, template: str, extra: dic
         st = statement(customer, start, end)
         fmt = request.GET.get("format")
         name = f"statement-{customer.account_number}-{start}-{end}"
+        action = access.Action.EXPORT if fmt in ("csv", "pdf") else access.Action.VIEW
+        what = f"statement ({fmt})" if fmt in ("csv", "pdf") else "statement page"
+        access.record(request, action, [customer], what=what, query=f"start={start} end={end}")
         if fmt == "csv":
             response = HttpResponse(as_csv(st), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="{name}.csv"'

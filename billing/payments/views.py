@@ -25,6 +25,7 @@ from billing.payments.models import (
     Refund,
     Settlement,
 )
+from customers import access
 from customers.models import Customer
 from customers.selectors import customer_search, customers_visible_to
 from mcoms.core import audit
@@ -118,6 +119,7 @@ def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def receipt_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     payment = _payment_for(request, pk)
+    access.record(request, access.Action.EXPORT, [payment.customer_id], what="receipt PDF")
     response = HttpResponse(receipts.pdf(payment), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{payment.receipt_number}.pdf"'
     return response
@@ -369,9 +371,14 @@ def field_home(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     results = None
     if q:
-        results = customer_search(request.user, q).filter(
-            site__in=_site_choices(request.user, Cap.PAYMENTS_RECORD)
-        )[:20]
+        results = list(
+            customer_search(request.user, q).filter(
+                site__in=_site_choices(request.user, Cap.PAYMENTS_RECORD)
+            )[:20]
+        )
+        access.record(
+            request, access.Action.SEARCH, results, what="take a payment search", query=f"q={q}"
+        )
     context = {"q": q, "results": results, "cash": _own_cash(request.user)}
     template = "payments/field.html#results" if request.htmx else "payments/field.html"
     return render(request, template, context)

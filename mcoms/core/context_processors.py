@@ -37,6 +37,7 @@ _ENTRIES = [
     ("Broadcasts", "notifications:broadcast-list", lambda u: u.can(Cap.MESSAGES_SEND)),
     ("Messages", "notifications:templates", lambda u: u.can(Cap.MESSAGES_VIEW)),
     ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
+    ("Data access", "customers:access_log", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("Operations", "ops:home", lambda u: u.role == Role.ADMIN),
     ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
     ("Usage", "customers:portal-usage", lambda u: u.role == Role.CUSTOMER),

@@ -49,6 +49,8 @@ class Cap:
     CASH_RECEIVE = "cash.receive"  # receive agents' cash hand-overs at the office
     LEDGER_CLOSE = "ledger.close"  # settlements, GL export, period close
     MESSAGES_SEND = "messages.send"  # staff messaging to customers and agents
+    PRIVACY_EXPORT = "privacy.export"  # a customer's whole data, on their request
+    PRIVACY_ERASE = "privacy.erase"  # anonymise a closed account
 
 
 _ALL_STAFF_VIEW = {Cap.CUSTOMERS_VIEW, Cap.METERS_VIEW}
@@ -69,9 +71,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(
         _MANAGER_CAPS
         | {Cap.ORG_MANAGE, Cap.PEOPLE_MANAGE, Cap.AUDIT_VIEW, Cap.PACKAGES_MANAGE}
+        | {Cap.PRIVACY_EXPORT, Cap.PRIVACY_ERASE}
         | {Cap.BILLING_RUN, Cap.MONEY_APPROVE, Cap.PAYMENTS_RECORD, Cap.LEDGER_CLOSE}
     ),
-    Role.REGIONAL_MANAGER: frozenset(_MANAGER_CAPS | {Cap.AUDIT_VIEW}),
+    Role.REGIONAL_MANAGER: frozenset(_MANAGER_CAPS | {Cap.AUDIT_VIEW, Cap.PRIVACY_EXPORT}),
     Role.CLUSTER_MANAGER: frozenset(_MANAGER_CAPS),
     Role.SITE_MANAGER: frozenset(_MANAGER_CAPS),
     Role.BILLING_OFFICER: frozenset(

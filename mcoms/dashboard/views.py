@@ -25,6 +25,7 @@ from django.urls import reverse
 from billing import kpis as billing_kpis
 from billing.collections.ageing import BUCKETS
 from billing.collections.money import fmt
+from customers import access
 from customers.kpis import status_counts
 from customers.models import Customer
 from customers.selectors import customers_visible_to
@@ -246,6 +247,14 @@ def _customer_rows(request, site: Site, period, *, page_only: bool):
         page = paginator.get_page(request.GET.get("page"))
     chosen = list(page.object_list if page else customers)
     ids = [c.pk for c in chosen]
+    access.record(
+        request,
+        access.Action.SEARCH if page_only else access.Action.EXPORT,
+        ids,
+        what=f"dashboard customers of {site.code}"
+        + ("" if page_only else f" ({request.GET.get('export')})"),
+        query=access.query_text(request.GET, ("sort", "page", "start", "end", "period")),
+    )
     energy = meter_kpis.customer_energy(ids, site, period.first, period.last)
     money = billing_kpis.customer_money(ids, site, period.first, period.last) if with_money else {}
     head = ["Account", "Name", "Status", "Energy kWh"]
@@ -320,6 +329,7 @@ def customer(request: HttpRequest, pk: int) -> HttpResponse:
     """One customer: their figures over the period and their meters, each linking to its page."""
     _staff(request)
     obj = get_object_or_404(customers_visible_to(request.user), pk=pk)
+    access.record(request, access.Action.VIEW, [obj], what="dashboard customer page")
     site = obj.site
     now = clock.now()
     period, error = period_from(request.GET, today_for([site], now))

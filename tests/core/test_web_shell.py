@@ -105,6 +105,7 @@ def test_navigation_by_role(org, client_for):
         "Broadcasts",
         "Messages",
         "Audit",
+        "Data access",
         "Operations",
         "Admin",
     ]
