@@ -9,4 +9,9 @@
       field.form.submit();
     }
   });
+  // <textarea data-select-on-focus>: focusing selects it all (a token to copy).
+  document.addEventListener("focusin", function (event) {
+    var field = event.target;
+    if (field && field.matches && field.matches("[data-select-on-focus]")) field.select();
+  });
 })();
