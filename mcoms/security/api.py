@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.authentication import BasicScheme
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
@@ -41,6 +42,12 @@ class LimitedBasicAuthentication(BasicAuthentication):
             )
         signin.succeeded(userid)
         return user, auth
+
+
+class LimitedBasicScheme(BasicScheme):
+    """Describes it in the OpenAPI schema as plain HTTP Basic auth."""
+
+    target_class = "mcoms.security.api.LimitedBasicAuthentication"
 
 
 TOO_MANY = {
