@@ -186,11 +186,12 @@ def verify(user: User, code: str, *, now: dt.datetime | None = None) -> str | No
         recovery.used_at = at
         recovery.save(update_fields=["used_at"])
         left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
-        audit.record(
-            AuditEvent.Action.UPDATE,
-            user,
-            note=f"signed in with a two-factor recovery code ({left} left)",
-        )
+        with audit.acting_as(user, channel=audit.current_actor().channel):
+            audit.record(
+                AuditEvent.Action.UPDATE,
+                user,
+                note=f"signed in with a two-factor recovery code ({left} left)",
+            )
         return "recovery"
 
 

@@ -55,9 +55,7 @@ def test_production_starts_with_its_secrets_in_files(tmp_path):
 
 
 def test_a_secret_set_twice_or_unreadable_stops_the_start(tmp_path):
-    both = manage(
-        tmp_path, "check", SECRET_KEY="x" * 50, SECRET_KEY_FILE=str(tmp_path / "none")
-    )
+    both = manage(tmp_path, "check", SECRET_KEY="x" * 50, SECRET_KEY_FILE=str(tmp_path / "none"))
     assert both.returncode != 0 and "Set SECRET_KEY or SECRET_KEY_FILE, not both" in both.stderr
     missing = manage(tmp_path, "check", METRICS_TOKEN_FILE=str(tmp_path / "none"))
     assert missing.returncode != 0 and "METRICS_TOKEN_FILE=" in missing.stderr
