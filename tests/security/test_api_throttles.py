@@ -81,3 +81,15 @@ def test_the_schema_documents_429(org, client_for):
         for method, op in ops.items()
         if method in {"get", "post", "put", "patch", "delete"}
     )
+
+
+def test_the_default_cache_is_shared_between_processes(tmp_path):
+    """Throttle counts made by one web process are seen by another (no server needed)."""
+    from tests.core.test_production import manage
+
+    write = "from django.core.cache import cache; cache.set('throttle-probe', 41, 60)"
+    read = "from django.core.cache import cache; print(cache.get('throttle-probe'))"
+    assert manage(tmp_path, "shell", "-c", write).returncode == 0
+    result = manage(tmp_path, "shell", "-c", read)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "41"
