@@ -21,7 +21,23 @@ VAR_DIR = Path(os.environ.get("MCOMS_VAR_DIR", BASE_DIR / "var"))
 
 
 def env(name: str, default: str | None = None) -> str | None:
+    """``name`` from the environment, or from the file named by ``<name>_FILE``.
+
+    The file form is for Docker and systemd secrets (``/run/secrets/...``,
+    ``$CREDENTIALS_DIRECTORY/...``): the value never sits in the environment or
+    in a compose file. A trailing newline is dropped. Setting both is refused, and
+    so is a file that cannot be read: a secret silently missing would start the
+    site without it.
+    """
     value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        if value not in (None, ""):
+            raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both")
+        try:
+            value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path} cannot be read: {exc}") from exc
     return default if value in (None, "") else value
 
 
@@ -79,6 +95,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_beat",
     "mcoms.core",
+    "mcoms.security",
     "notifications",
     "customers",
     "metering",
@@ -101,8 +118,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mcoms.security.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mcoms.security.middleware.SecurityHeadersMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "mcoms.core.middleware.AuditContextMiddleware",
 ]
@@ -197,6 +216,9 @@ EMAIL_BACKEND = env(
 )
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "mcoms@localhost")
 
 # --- Celery -----------------------------------------------------------------------
@@ -273,7 +295,29 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- Security (production) --------------------------------------------------------------
+# --- Security (docs/security.md) ----------------------------------------------------------------
+# Headers on every answer, in both profiles (the browser tests run under the same policy).
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts only from our own static files (htmx included: no inline scripts or handlers);
+# inline style attributes are allowed (templates and SVG charts use them).
+SECURITY_CONTENT_SECURITY_POLICY = env(
+    "SECURITY_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'",
+)
+# The field app takes photos (camera) and records where a visit happened (geolocation),
+# on our own origin only; nothing else is asked of the browser.
+SECURITY_PERMISSIONS_POLICY = env(
+    "SECURITY_PERMISSIONS_POLICY",
+    "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), magnetometer=(), gyroscope=(), accelerometer=(), "
+    "display-capture=(), interest-cohort=()",
+)
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -282,9 +326,90 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
+
+# Proxies in front of gunicorn that append to X-Forwarded-For (a TLS proxy: 1). The client's
+# address, which the per-address limits count, is read that many hops from the right;
+# 0 trusts no header and uses the socket's address.
+MCOMS_PROXY_COUNT = int(env("MCOMS_PROXY_COUNT", "0"))
+# Two-factor sign-in (TOTP) for admins, billing officers and superusers: with this on, such a
+# user without an authenticator is sent to enrolment before any page, and HTTP Basic auth on
+# the API is refused for them. Whoever has enrolled is always asked for a code.
+MCOMS_REQUIRE_2FA = env_bool("MCOMS_REQUIRE_2FA", PRODUCTION)
+# Staff sign-in: this many failures for one username within the window lock it for
+# LOCK_MINUTES; this many failures from one address (any usernames) lock the address.
+LOGIN_FAILURE_WINDOW_MINUTES = int(env("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+LOGIN_FAILURES_PER_USERNAME = int(env("LOGIN_FAILURES_PER_USERNAME", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(env("LOGIN_FAILURES_PER_ADDRESS", "20"))
+LOGIN_LOCK_MINUTES = int(env("LOGIN_LOCK_MINUTES", "15"))
+# Customer portal: wrong PINs and codes from one address (any phone numbers) within the
+# window lock the address's sign-in; codes by SMS asked from one address per hour.
+PORTAL_FAILURES_PER_ADDRESS = int(env("PORTAL_FAILURES_PER_ADDRESS", "20"))
+PORTAL_CODES_PER_ADDRESS_PER_HOUR = int(env("PORTAL_CODES_PER_ADDRESS_PER_HOUR", "10"))
+# USSD: one-time PINs sent by SMS to one account per day (each send costs an SMS).
+USSD_ONE_TIME_PINS_PER_DAY = int(env("USSD_ONE_TIME_PINS_PER_DAY", "5"))
+# REST API throttles (DRF rates: "<n>/<second|minute|hour|day>"): per signed-in person, per
+# edge gateway (a gateway sends a batch every few minutes and heartbeats; a backlog after
+# days offline goes up to 50 batches at a time), per address for anonymous requests.
+API_THROTTLE_USER = env("API_THROTTLE_USER", "1200/minute")
+API_THROTTLE_GATEWAY = env("API_THROTTLE_GATEWAY", "600/minute")
+API_THROTTLE_ANON = env("API_THROTTLE_ANON", "60/minute")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "mcoms.security.throttles.PersonThrottle",
+    "mcoms.security.throttles.GatewayThrottle",
+    "mcoms.security.throttles.AnonymousThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "user": API_THROTTLE_USER,
+    "gateway": API_THROTTLE_GATEWAY,
+    "anon": API_THROTTLE_ANON,
+}
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.SessionAuthentication",
+    # Basic auth, counted by the staff sign-in lockout; refused to 2FA users when required.
+    "mcoms.security.api.LimitedBasicAuthentication",
+]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "mcoms.security.api.document_throttling",
+]
+
+# The cache holds the API throttles' counts: it must be shared by every web process.
+# Redis when CACHE_URL (or REDIS_URL) is set, as in production; otherwise files under the
+# var folder, which every process on the machine shares and which need no server.
+CACHE_URL = env("CACHE_URL") or env("REDIS_URL")
+if CACHE_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# Every setting that holds a secret: each is read from the environment or from the file
+# named by <NAME>_FILE, never from the repository (tests/core/test_secrets.py).
+SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "EMAIL_HOST_PASSWORD",
+    "AFRICASTALKING_API_KEY",
+    "TWILIO_AUTH_TOKEN",
+    "NOTIFICATIONS_CALLBACK_SECRET",
+    "PAYMENT_CALLBACK_SECRET",
+    "MTN_MOMO_SUBSCRIPTION_KEY",
+    "MTN_MOMO_API_KEY",
+    "AIRTEL_CLIENT_SECRET",
+    "PESAPAL_CONSUMER_SECRET",
+    "CALIN_PASSWORD",
+    "CALIN_POS_PASSWORD",
+    "CALIN_POS_VEND_PASSWORD",
+    "METRICS_TOKEN",
+)
 
 LOGGING = {
     "version": 1,

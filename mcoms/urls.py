@@ -3,15 +3,22 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from mcoms.core import views as core_views
 from mcoms.ops import metrics as ops_metrics
+from mcoms.security import views as security_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Sign-in counts failures and locks (mcoms.security.signin), then asks for the second
+    # factor of whoever has one; the admin site signs in through the same page.
+    path("accounts/login/", security_views.StaffLoginView.as_view(), name="login"),
+    path("accounts/login/code/", security_views.second_step, name="two-factor-sign-in"),
+    path("accounts/two-factor/", security_views.setup, name="two-factor-setup"),
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(
@@ -47,6 +54,6 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("api/v1/", include("mcoms.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]

@@ -88,6 +88,15 @@ def org(db) -> Org:
     return org
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with no API throttle counts."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def client_for(db):
     """Return a new test client signed in as the given user (one client per person)."""
@@ -111,6 +120,16 @@ def pytest_configure(config):
     # Password hashing is deliberately slow; tests sign in hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.USSD_PIN_HASHER = "md5"
+    # The API throttles count in the cache: a cache of this run's own, emptied before each test.
+    import tempfile
+
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": tempfile.mkdtemp(prefix="mcoms-test-cache-"),
+            }
+        }
     # Tasks run in-process in tests; a separate worker is exercised by its own test.
     from mcoms.celery import app
 

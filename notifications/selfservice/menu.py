@@ -164,7 +164,7 @@ class PinGate(State):
             return locked_screen(w, until).screen(w)
         needed = self.resend or not pins.usable(w.customer, now=w.now)
         if w.last and w.memo(f"otp:{self.at}") is None and needed:
-            pins.send_one_time_pin(w.customer, now=w.now)
+            pins.send_one_time_pin(w.customer, now=w.now, limited=True)
             w.remember(f"otp:{self.at}", True)
         if w.memo(f"otp:{self.at}"):
             return self.con(w.t("otp_prompt", phone=w.phone))

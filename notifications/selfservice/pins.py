@@ -7,6 +7,9 @@
 * An account without a PIN gets a one-time PIN by SMS the first time the menu
   needs one (:func:`send_one_time_pin`); it works once, for ``ONE_TIME_VALID``,
   and the customer then chooses their own. Staff can send a new one from the admin.
+* From the USSD menu, an account gets at most ``USSD_ONE_TIME_PINS_PER_DAY`` one-time
+  PINs a day (``limited=True``; each is an SMS we pay for, and the menu would send one
+  on every dial); past that, the last one sent keeps working until it expires.
 * ``MAX_TRIES`` wrong PINs in a row lock USSD for the account for ``LOCK_FOR``
   and tell the customer by SMS; a right PIN clears the count.
 """
@@ -23,6 +26,7 @@ from django.db import transaction
 
 from customers.models import Customer
 from mcoms.core import clock
+from mcoms.security import limits
 from notifications.selfservice import messages
 from notifications.selfservice.models import CustomerPin
 
@@ -130,12 +134,19 @@ def set_pin(customer: Customer, pin: str, *, now: dt.datetime | None = None) -> 
     return row
 
 
-def send_one_time_pin(customer: Customer, *, now: dt.datetime | None = None) -> CustomerPin:
+def send_one_time_pin(
+    customer: Customer, *, now: dt.datetime | None = None, limited: bool = False
+) -> CustomerPin | None:
     """Replace the customer's PIN with a fresh one-time PIN and send it to their phone by SMS.
 
-    A lock in force stays in force.
+    A lock in force stays in force. ``limited`` (the USSD menu): nothing is sent, and None
+    returned, once the account has had its one-time PINs for the day.
     """
     at = clock.resolve(now)
+    if limited and not limits.allowed(
+        limits.ussd_one_time_pins(), f"customer:{customer.pk}", now=at
+    ):
+        return None
     pin = f"{secrets.randbelow(10**PIN_LENGTH):0{PIN_LENGTH}d}"
     while too_easy(pin):
         pin = f"{secrets.randbelow(10**PIN_LENGTH):0{PIN_LENGTH}d}"

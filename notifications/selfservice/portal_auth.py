@@ -10,6 +10,13 @@ Customers have no password. They prove who they are with what USSD already uses:
   ``CODE_VALID``, once, for ``CODE_TRIES`` wrong tries. A phone gets at most
   ``SENDS_PER_WINDOW`` codes per ``SEND_WINDOW``.
 
+From one address (``mcoms.security.addresses.client_address``), at most
+``PORTAL_FAILURES_PER_ADDRESS`` wrong PINs or codes, for any phone numbers (known or
+not), within ``LOGIN_FAILURE_WINDOW_MINUTES`` before the address is locked out of both
+sign-ins for ``LOGIN_LOCK_MINUTES``; and at most ``PORTAL_CODES_PER_ADDRESS_PER_HOUR``
+codes asked (each is an SMS we pay for). The counts are
+:mod:`mcoms.security.limits` rules, shared by every web process.
+
 The web is not the phone network: whoever types a number need not hold that phone.
 So the pages never say whether a number has an account: a code request answers the
 same for every number (a request for a number without an account is stored, nothing
@@ -57,6 +64,8 @@ from customers.phones import display_phone, normalise_phone
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent
 from mcoms.core.roles import Role
+from mcoms.security import limits
+from mcoms.security.addresses import client_address
 from notifications import services as messaging
 from notifications.models import Channel, MessageTemplate
 from notifications.selfservice import pins
@@ -458,11 +467,14 @@ def sign_in_pin(request: HttpRequest) -> HttpResponse:
     form = PinForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
-        outcome = check_pin(form.cleaned_data["phone"], form.cleaned_data["pin"])
-        if outcome.proof is not None:
-            return _finish(request, outcome)
-        error = outcome.error
-        log.info("portal PIN sign-in refused for %s", form.cleaned_data["phone"])
+        address = client_address(request)
+        error = _address_refusal(address)
+        if not error:
+            outcome = check_pin(form.cleaned_data["phone"], form.cleaned_data["pin"])
+            if outcome.proof is not None:
+                return _finish(request, outcome)
+            error = _count_failure(address) or outcome.error
+            log.info("portal PIN sign-in refused for %s", form.cleaned_data["phone"])
     context = {
         "form": form,
         "error": error,
@@ -484,16 +496,28 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     if step == "code" and phone:
         form = CodeForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            outcome = check_code(phone, form.cleaned_data["code"])
-            if outcome.proof is not None:
-                request.session.pop(SESSION_CODE_PHONE, None)
-                return _finish(request, outcome)
-            context["error"] = outcome.error
+            address = client_address(request)
+            context["error"] = _address_refusal(address)
+            if not context["error"]:
+                outcome = check_code(phone, form.cleaned_data["code"])
+                if outcome.proof is not None:
+                    request.session.pop(SESSION_CODE_PHONE, None)
+                    return _finish(request, outcome)
+                context["error"] = _count_failure(address) or outcome.error
         context.update(form=form, step="code", phone=display_phone(phone))
         return render(request, "selfservice/portal_code.html", context)
     form = CodeRequestForm(request.POST or None, initial={"phone": phone or ""})
     if request.method == "POST" and step == "phone" and form.is_valid():
         phone = form.cleaned_data["phone"]
+        address = client_address(request)
+        refused = _address_refusal(address)
+        if refused or not limits.allowed(limits.portal_codes_address(), address):
+            until = limits.locked_until(limits.portal_codes_address(), address) or clock.now()
+            context["error"] = refused or (
+                f"Too many codes asked from this connection. Try again after {_wait_text(until)}."
+            )
+            context.update(form=form, step="phone")
+            return render(request, "selfservice/portal_code.html", context, status=429)
         wait = send_code(phone)
         if wait is None:
             request.session[SESSION_CODE_PHONE] = phone
@@ -507,6 +531,20 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
         )
     context.update(form=form, step="phone")
     return render(request, "selfservice/portal_code.html", context)
+
+
+def _address_refusal(address: str) -> str:
+    until = limits.locked_until(limits.portal_address(), address)
+    if until is None:
+        return ""
+    return f"Too many tries from this connection: try again at {limits.local_time(until)}."
+
+
+def _count_failure(address: str) -> str:
+    """Count a wrong PIN or code from ``address``; the lock message when this one locks it."""
+    if limits.hit(limits.portal_address(), address) is None:
+        return ""
+    return _address_refusal(address)
 
 
 def _wait_text(until: dt.datetime) -> str:

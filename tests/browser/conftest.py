@@ -81,6 +81,10 @@ LOW_CONTRAST_JS = """() => {
 }"""
 
 
+CSP_WATCH_JS = """document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP: ${e.violatedDirective} blocked ${e.blockedURI || "inline code"}`));"""
+
+
 @dataclass
 class Screen:
     """One signed-in browser tab, checking every page it visits."""
@@ -171,6 +175,13 @@ def screen(chromium, live_server):
         tab = Screen(page=page, origin=live_server.url, width=width)
         page.on("request", lambda request: tab.requests.append(request.url))
         page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+        # Anything the Content-Security-Policy blocks (an inline script or handler, a
+        # foreign source) counts as an error: the page would not work in production.
+        page.add_init_script(CSP_WATCH_JS)
+        page.on(
+            "console",
+            lambda msg: tab.errors.append(msg.text) if msg.text.startswith("CSP:") else None,
+        )
         return tab
 
     yield open_screen
