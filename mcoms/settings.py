@@ -317,6 +317,9 @@ TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
 SMS_PROVIDER_TIMEOUT = float(env("SMS_PROVIDER_TIMEOUT", "10"))
+# A message the provider could not take is retried (1 min doubling, at most 30 min)
+# for this long after its first failure, then failed for staff to send again.
+SMS_RETRY_HOURS = float(env("SMS_RETRY_HOURS", "24"))
 # A secret path segment for the providers' callbacks (Africa's Talking signs
 # nothing): /notifications/dlr/<secret>/africastalking/. Empty: no segment.
 NOTIFICATIONS_CALLBACK_SECRET = env("NOTIFICATIONS_CALLBACK_SECRET", "")
