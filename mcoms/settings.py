@@ -381,6 +381,10 @@ CALIN_FIRST_POLL_SECONDS = int(env("CALIN_FIRST_POLL_SECONDS", "15"))
 CALIN_POLL_SECONDS = int(env("CALIN_POLL_SECONDS", "30"))
 CALIN_GIVE_UP_SECONDS = int(env("CALIN_GIVE_UP_SECONDS", "900"))
 CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
+# A command the head-end has not taken this long after it was due to be sent (Calin
+# unreachable): a disconnection expires unsent, a reconnection is escalated to staff
+# and keeps trying.
+CALIN_SEND_EXPIRES_SECONDS = int(env("CALIN_SEND_EXPIRES_SECONDS", str(4 * 3600)))
 
 # --- Operations (mcoms.ops; docs/operations.md) ---------------------------------------------
 # Raw readings older than this many months go to compressed files (one per site and month)
