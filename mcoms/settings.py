@@ -442,6 +442,9 @@ TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
 SMS_PROVIDER_TIMEOUT = float(env("SMS_PROVIDER_TIMEOUT", "10"))
+# A message the provider could not take is retried (1 min doubling, at most 30 min)
+# for this long after its first failure, then failed for staff to send again.
+SMS_RETRY_HOURS = float(env("SMS_RETRY_HOURS", "24"))
 # A secret path segment for the providers' callbacks (Africa's Talking signs
 # nothing): /notifications/dlr/<secret>/africastalking/. Empty: no segment.
 NOTIFICATIONS_CALLBACK_SECRET = env("NOTIFICATIONS_CALLBACK_SECRET", "")
@@ -503,6 +506,10 @@ CALIN_FIRST_POLL_SECONDS = int(env("CALIN_FIRST_POLL_SECONDS", "15"))
 CALIN_POLL_SECONDS = int(env("CALIN_POLL_SECONDS", "30"))
 CALIN_GIVE_UP_SECONDS = int(env("CALIN_GIVE_UP_SECONDS", "900"))
 CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
+# A command the head-end has not taken this long after it was due to be sent (Calin
+# unreachable): a disconnection expires unsent, a reconnection is escalated to staff
+# and keeps trying.
+CALIN_SEND_EXPIRES_SECONDS = int(env("CALIN_SEND_EXPIRES_SECONDS", str(4 * 3600)))
 
 # --- Operations (mcoms.ops; docs/operations.md) ---------------------------------------------
 # Raw readings older than this many months go to compressed files (one per site and month)

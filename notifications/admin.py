@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from mcoms.core.admin_tools import AuditedAdmin, ReadOnlyAdmin
-from notifications import catalog
+from notifications import catalog, services
 from notifications.models import (
     Message,
     MessageTemplate,
@@ -45,10 +45,39 @@ class MessageTemplateAdmin(AuditedAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "channel", "to", "template_key", "status", "attempts"]
+    """The log is read-only; failed and unknown messages are settled by the actions."""
+
+    list_display = [
+        "created_at",
+        "channel",
+        "to",
+        "template_key",
+        "status",
+        "attempts",
+        "retry_at",
+        "error",
+    ]
     list_filter = ["status", "channel", "template_key"]
     search_fields = ["to", "body", "about", "provider_message_id"]
     date_hierarchy = "created_at"
+    actions = ["send_again", "settle_delivered", "settle_not_sent"]
+
+    @admin.action(description="Send again (failed, or unknown: it may then arrive twice)")
+    def send_again(self, request, queryset):
+        done = sum(services.send_again(m.pk, by=request.user) for m in queryset)
+        self.message_user(request, f"{done} message(s) queued again.")
+
+    @admin.action(description="Unknown outcome: the customer got it (never send again)")
+    def settle_delivered(self, request, queryset):
+        done = sum(services.settle_unknown(m.pk, delivered=True, by=request.user) for m in queryset)
+        self.message_user(request, f"{done} message(s) settled as sent.")
+
+    @admin.action(description="Unknown outcome: it did not go (mark failed)")
+    def settle_not_sent(self, request, queryset):
+        done = sum(
+            services.settle_unknown(m.pk, delivered=False, by=request.user) for m in queryset
+        )
+        self.message_user(request, f"{done} message(s) settled as not sent.")
 
 
 @admin.register(SiteSMSBackend)

@@ -15,6 +15,14 @@ Reports match messages on ``provider_message_id``; a report for an id we do not
 know is answered 200 (so the provider stops retrying) and ignored. A delivered
 message never goes back to failed or in flight, and reports arriving out of
 order do not undo a final state.
+
+A message whose outcome is *unknown* (the provider may have accepted it but its
+answer, with the id, never reached us) is settled by the report that names it:
+Twilio's callback URL carries our message's id (``?message=<id>``); Africa's
+Talking's report carries only its own id and the phone number, so the oldest
+unknown AT message to that number without an id takes it. Any report of the
+message (on its way, delivered, failed) settles it: it is never sent again by
+itself, and a failed one is for staff to send again.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from mcoms.core import clock
-from notifications.models import Message
+from notifications.models import Message, normalise_address
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,46 @@ TWILIO_OUTCOMES = {
     "failed": FAILED,
     "canceled": FAILED,
 }
-_IN_FLIGHT = [Message.Status.SENDING, Message.Status.SENT]
+_IN_FLIGHT = [Message.Status.SENDING, Message.Status.SENT, Message.Status.UNKNOWN]
+
+
+def adopt(message_id: int | str | None, provider_message_id: str) -> bool:
+    """Give an unknown message (or one still being sent) the provider's id from a report."""
+    if not message_id or not provider_message_id:
+        return False
+    try:
+        pk = int(message_id)
+    except (TypeError, ValueError):
+        return False
+    if Message.objects.filter(provider_message_id=provider_message_id).exists():
+        return False
+    return bool(
+        Message.objects.filter(
+            pk=pk,
+            provider_message_id="",
+            status__in=[Message.Status.UNKNOWN, Message.Status.SENDING],
+        ).update(provider_message_id=provider_message_id)
+    )
+
+
+def adopt_by_number(phone: str, provider_message_id: str, backend_contains: str) -> bool:
+    """The oldest unknown message to ``phone`` sent through that backend takes the id."""
+    if not phone or not provider_message_id:
+        return False
+    if Message.objects.filter(provider_message_id=provider_message_id).exists():
+        return False
+    candidate = (
+        Message.objects.filter(
+            to=normalise_address(phone),
+            provider_message_id="",
+            status=Message.Status.UNKNOWN,
+            backend__icontains=backend_contains,
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return adopt(candidate, provider_message_id)
 
 
 def apply_report(
@@ -80,6 +127,10 @@ def apply_report(
             error=reason or f"provider reported {provider_status}",
         )
     else:
+        # On its way: an unknown message is with the provider after all (never resent).
+        messages.filter(status=Message.Status.UNKNOWN).update(
+            status=Message.Status.SENT, sent_at=clock.resolve(now), error=""
+        )
         messages.filter(status__in=_IN_FLIGHT).update(provider_status=provider_status)
     return True
 
@@ -89,6 +140,7 @@ def africastalking_report(data) -> bool:
     status = data.get("status", "")
     outcome = AFRICASTALKING_OUTCOMES.get(status.lower())
     reason = data.get("failureReason", "")
+    adopt_by_number(data.get("phoneNumber", ""), data.get("id", ""), "africastalking")
     return apply_report(
         data.get("id", ""),
         status,
@@ -97,8 +149,9 @@ def africastalking_report(data) -> bool:
     )
 
 
-def twilio_report(data) -> bool:
-    """Apply a Twilio status callback (its POSTed form fields)."""
+def twilio_report(data, message_id: str | None = None) -> bool:
+    """Apply a Twilio status callback (its POSTed form fields; ``message_id`` from its URL)."""
+    adopt(message_id, data.get("MessageSid", ""))
     status = data.get("MessageStatus", "")
     outcome = TWILIO_OUTCOMES.get(status.lower())
     code = data.get("ErrorCode", "")
@@ -153,6 +206,6 @@ def twilio_view(request: HttpRequest, secret: str | None = None) -> HttpResponse
         return HttpResponseForbidden("bad signature")
     if not request.POST.get("MessageSid"):
         return HttpResponse("missing MessageSid", status=400)
-    if not twilio_report(request.POST):
+    if not twilio_report(request.POST, request.GET.get("message")):
         log.info("Twilio report for unknown message %s", request.POST.get("MessageSid"))
     return HttpResponse("ok")

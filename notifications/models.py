@@ -56,6 +56,7 @@ class Message(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Not sent (recipient opted out)"
+        UNKNOWN = "unknown", "Outcome unknown (the provider may have it): not sent again"
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
     to = models.CharField(max_length=254, help_text="E.164 phone number or email address")
@@ -91,9 +92,22 @@ class Message(models.Model):
     not_before = models.DateTimeField(
         null=True, blank=True, help_text="Held back until then (quiet hours)"
     )
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="The provider failed: the next attempt is due then"
+    )
+    retry_until = models.DateTimeField(
+        null=True, blank=True, help_text="Retries stop then (set at the first failure)"
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The latest attempt began (status sending)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweep's questions: what is due, what is stuck, what waits for staff.
+            models.Index(fields=["status", "retry_at"], name="message_status_retry"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to}: {self.body[:40]}"

@@ -37,6 +37,11 @@ class CalinTimeout(CalinError):
     """No answer in time: the call may or may not have taken effect."""
 
 
+class Unreachable(CalinError):
+    """No connection could be made (refused, no route, a time-out while connecting):
+    the call surely did nothing."""
+
+
 class Rejected(CalinError):
     """ResultCode 99 (or a refusal): the head-end will not do it; do not retry."""
 
@@ -110,6 +115,8 @@ class Client:
         try:
             with httpx.Client(timeout=self.timeout, transport=self._transport) as http:
                 response = http.post(f"{self.base_url}{path}", json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise Unreachable(f"{path}: head-end unreachable ({exc.__class__.__name__})") from exc
         except httpx.TimeoutException as exc:
             raise CalinTimeout(f"{path}: no answer in {self.timeout:g} s") from exc
         except httpx.HTTPError as exc:

@@ -14,6 +14,15 @@ waiting → sending → sent → confirming → done, with the failures on the w
                 checked by reading the relay before sending again
     sent        poll the control task (first poll after a delay, give up after a limit)
     confirming  read the relay back ("<kWh>,ON|OFF"; else the day's RelayStatus)
+
+The head-end unreachable (refused, a gateway error, 5xx, nothing scheduled) is not the
+meter's fault: such sends do not use up ``CALIN_MAX_ATTEMPTS`` but are tried again with
+backoff until ``expires_at`` (``CALIN_SEND_EXPIRES_SECONDS`` after the command was due to
+be sent). Then a disconnection *expires* unsent (a stale cut must not fire when Calin is
+back, the customer may have paid since) and a reconnection is *escalated* to the site's
+staff and keeps trying, so a paying customer is not left dark unnoticed. ``fault`` keeps
+"head-end unreachable" apart from "the head-end answers but the meter does not"
+(a task still pending at the limit).
 """
 
 from __future__ import annotations
@@ -169,7 +178,13 @@ def _wait(command: Command, now: dt.datetime, client: calin.Client) -> None:
         _open_field_job(command, now)
         return
     try:
-        _update(command, status=S.SENDING, send_started_at=None, last_error="")
+        _update(
+            command,
+            status=S.SENDING,
+            send_started_at=None,
+            last_error="",
+            expires_at=command.expires_at or now + _seconds("CALIN_SEND_EXPIRES_SECONDS"),
+        )
         command.next_attempt_at = now  # go on at once (the lease still holds the row)
     except IntegrityError:
         command.status = S.WAITING
@@ -207,12 +222,20 @@ def _open_field_job(command: Command, now: dt.datetime) -> None:
 
 
 def _send(command: Command, now: dt.datetime, client: calin.Client) -> None:
+    if command.expires_at is not None and now >= command.expires_at and _expire(command, now):
+        return
     if command.send_started_at is not None:
         # An earlier send's answer was never recorded: look before switching again.
         _start_read(command, now, client, Command.Read.PRECHECK)
         return
     attempts = command.attempts + 1
-    _update(command, send_started_at=now, attempts=attempts)
+    # Conditional: a command superseded meanwhile (services.submit) is not sent.
+    started = Command.objects.filter(
+        pk=command.pk, status=S.SENDING, send_started_at__isnull=True
+    ).update(send_started_at=now, attempts=attempts)
+    if not started:
+        return
+    command.send_started_at, command.attempts = now, attempts
     try:
         task_no = client.remote_control(command.meter.serial, on=command.target_on)
     except calin.Rejected as exc:
@@ -224,7 +247,8 @@ def _send(command: Command, now: dt.datetime, client: calin.Client) -> None:
         _retry(command, now, client, str(exc), unknown=True)
         return
     except calin.CalinError as exc:
-        _retry(command, now, client, str(exc), unknown=False)
+        # Refused, a gateway error, 5xx, nothing scheduled: the switch surely did not go.
+        _retry(command, now, client, str(exc), unknown=False, unreachable=True)
         return
     _update(
         command,
@@ -233,6 +257,7 @@ def _send(command: Command, now: dt.datetime, client: calin.Client) -> None:
         sent_at=now,
         polls=0,
         last_error="",
+        fault="",
         poll_until=now + _seconds("CALIN_GIVE_UP_SECONDS"),
         note=f"sent: task {task_no} ({'Switch On' if command.target_on else 'Switch Off'})",
     )
@@ -240,13 +265,25 @@ def _send(command: Command, now: dt.datetime, client: calin.Client) -> None:
 
 
 def _retry(
-    command: Command, now: dt.datetime, client: calin.Client, error: str, *, unknown: bool
+    command: Command,
+    now: dt.datetime,
+    client: calin.Client,
+    error: str,
+    *,
+    unknown: bool,
+    unreachable: bool = False,
 ) -> None:
-    """Try again later, or give up after the last attempt. ``unknown``: it may have happened."""
-    if command.attempts >= settings.CALIN_MAX_ATTEMPTS:
+    """Try again later, or give up after the last attempt. ``unknown``: it may have happened.
+
+    ``unreachable``: the head-end did not take it; not counted against the attempts, it is
+    tried until the command's ``expires_at`` (see :func:`_expire`).
+    """
+    if not unreachable and command.attempts >= settings.CALIN_MAX_ATTEMPTS:
         if unknown:  # the last try may have worked: the relay says
             _start_read(command, now, client, Command.Read.CONFIRM)
             return
+        if command.fault == Command.Fault.METER_OFFLINE:
+            error = f"meter offline (the head-end answers, the meter does not): {error}"
         finish(
             command,
             S.FAILED,
@@ -256,15 +293,94 @@ def _retry(
         )
         return
     at = now + backoff(command.attempts)
+    if unreachable:
+        error = f"head-end unreachable: {error}"
     _update(
         command,
         status=S.SENDING,
         last_error=error[:300],
         task_no="",
         send_started_at=command.send_started_at if unknown else None,
+        fault=Command.Fault.UNREACHABLE if unreachable else command.fault,
         note=f"attempt {command.attempts} failed ({error[:200]}); again at {at:%H:%M:%S}Z",
     )
     schedule(command, at)
+
+
+def _expire(command: Command, now: dt.datetime) -> bool:
+    """The head-end has not taken the command in time. A disconnection expires unsent
+    (True: stop here); a reconnection is escalated to staff, once, and goes on trying."""
+    hours = _seconds("CALIN_SEND_EXPIRES_SECONDS").total_seconds() / 3600
+    doubt = command.send_started_at is not None
+    if command.action == Command.Action.DISCONNECT:
+        why = (
+            f"expired: the head-end could not be reached for {hours:g} h; not sent "
+            "(ask again if it is still wanted)"
+        )
+        if doubt:
+            why += "; an earlier attempt may have reached the meter: check its relay"
+        finish(
+            command,
+            S.EXPIRED,
+            why[:300],
+            now=now,
+            last_error=why[:300],
+            fault=Command.Fault.UNREACHABLE,
+        )
+        _tell_staff(command, why)
+        return True
+    if command.escalated_at is None:
+        why = (
+            f"escalated: this reconnection could not be sent for {hours:g} h (head-end "
+            "unreachable); still trying — send someone to close the breaker if it goes on"
+        )
+        _update(command, note=why[:300], escalated_at=now)
+        _tell_staff(command, why)
+    return False
+
+
+STAFF_TEMPLATE = "steering_command_stuck"
+STAFF_TEMPLATE_BODY = (
+    "MCOMS {{ site }}: {{ action }} of meter {{ meter }}{% if account %} ({{ account }})"
+    "{% endif %}: {{ why }}"
+)
+
+
+def _tell_staff(command: Command, why: str) -> int:
+    """Message the site's managers and field supervisors after commit; never raises."""
+    from mcoms.core.selectors import staff_of_site
+    from metering.watch import NOTIFY_ROLES, tell_staff
+    from notifications.models import Channel, Language, MessageTemplate
+
+    def send() -> None:
+        try:
+            for channel in (Channel.SMS, Channel.EMAIL):
+                MessageTemplate.objects.get_or_create(
+                    key=STAFF_TEMPLATE,
+                    language=Language.ENGLISH,
+                    channel=channel,
+                    defaults={
+                        "subject": "{{ action }} of meter {{ meter }} not carried out",
+                        "body": STAFF_TEMPLATE_BODY,
+                        "essential": True,
+                    },
+                )
+            context = {
+                "site": command.site.name,
+                "action": command.get_action_display(),
+                "meter": command.meter.serial,
+                "account": command.customer.account_number if command.customer_id else "",
+                "why": why,
+            }
+            for user in staff_of_site(command.site, NOTIFY_ROLES):
+                tell_staff(
+                    user, STAFF_TEMPLATE, context, f"steering.command:{command.pk}", command.site
+                )
+        except Exception:
+            log.exception("could not tell the staff about command %s", command.pk)
+
+    transaction.on_commit(send)
+    return 1
 
 
 def _poll(command: Command, now: dt.datetime, client: calin.Client) -> None:
@@ -293,6 +409,12 @@ def _poll(command: Command, now: dt.datetime, client: calin.Client) -> None:
         return
     if now >= command.poll_until:
         # Still pending at the limit: whether it switched, the relay will tell.
+        if state is not None:  # the head-end answers; the meter has not done it
+            _update(
+                command,
+                fault=Command.Fault.METER_OFFLINE,
+                last_error=f"meter offline? task {command.task_no} still pending at the limit",
+            )
         _start_read(command, now, client, Command.Read.CONFIRM)
         return
     if state is None:
@@ -391,8 +513,21 @@ def _resolve(
             last_error="",
         )
         return
+    if purpose == Command.Read.PRECHECK and relay_on is None:
+        # The earlier send may have worked and the relay cannot be read (the head-end
+        # unreachable): sending blindly could switch twice. Look again later.
+        since = now - (command.send_started_at or now)
+        wait = min(max(since / 2, _seconds("CALIN_POLL_SECONDS")), dt.timedelta(minutes=30))
+        _update(
+            command,
+            status=S.SENDING,
+            fault=Command.Fault.UNREACHABLE,
+            last_error="head-end unreachable: the relay could not be read before sending again",
+        )
+        schedule(command, now + wait)
+        return
     if purpose == Command.Read.PRECHECK:
-        # Not switched yet (or unknown): switching is safe to ask for again.
+        # Not switched yet: switching is safe to ask for again.
         _update(
             command,
             status=S.SENDING,
@@ -402,12 +537,14 @@ def _resolve(
         command.next_attempt_at = now  # go on at once (the lease still holds the row)
         return
     if relay_on is None:
+        offline = command.fault == Command.Fault.METER_OFFLINE
         finish(
             command,
             S.FAILED,
-            "sent, but the relay could not be read back: check on site",
+            "sent, but the relay could not be read back: check on site"
+            + (" (the meter did not answer: offline?)" if offline else ""),
             now=now,
-            last_error="relay state unknown",
+            last_error="meter offline: relay state unknown" if offline else "relay state unknown",
         )
         return
     _update(command, send_started_at=None)

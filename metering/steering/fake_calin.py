@@ -14,8 +14,10 @@ task completes). Faults are queued per path with :meth:`FakeCalin.fail_next`:
 * ``stuck`` — the task created by the call never leaves pending
 
 Pushing a token the meter already took is rejected (ResultCode 99 when polled). Every
-request is recorded in ``requests`` (path and JSON body). Run it alone with
-``python -m metering.steering.fake_calin --port 8765``.
+request is recorded in ``requests`` (path and JSON body); :meth:`FakeCalin.operations`
+lists the relay operations a meter received. :meth:`FakeCalin.stop` closes the port (the
+head-end unreachable: connection refused) and :meth:`FakeCalin.start` opens it again.
+Run it alone with ``python -m metering.steering.fake_calin --port 8765``.
 """
 
 from __future__ import annotations
@@ -101,13 +103,28 @@ class FakeCalin:
             def log_message(self, format, *args) -> None:  # noqa: A002 - the base's name
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._handler = Handler
+        self.port = port
+        self.server: ThreadingHTTPServer | None = None
+        self.start()
+        self.base_url = f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> None:
+        """Listen (again) on the fake's port: the head-end is reachable."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
         self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        self.port = self.server.server_address[1]
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+
+    def stop(self) -> None:
+        """Close the port: every call is refused until :meth:`start`."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     # --- control of the fake ---------------------------------------------------------------
     def fail_next(self, fault: str, path: str, times: int = 1) -> None:
@@ -122,9 +139,16 @@ class FakeCalin:
         with self._lock:
             return [body for p, body in self.requests if p == path]
 
+    def operations(self, meter_no: str) -> list[str]:
+        """The relay operations ("Switch On"/"Switch Off") the meter was sent, in order."""
+        return [
+            str(body.get("DataItem"))
+            for body in self.calls("/COMM_RemoteControl")
+            if str(body.get("MeterNo")) == meter_no
+        ]
+
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
     # --- answering -------------------------------------------------------------------------
     def _answer(self, path: str, body: dict) -> tuple[int, str, str, float]:

@@ -149,6 +149,12 @@ class Command(models.Model):
         REJECTED = "rejected", "Rejected by a person"
         REFUSED = "refused", "Refused by policy"
         CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired: the head-end could not be reached in time"
+
+    class Fault(models.TextChoices):
+        NONE = "", "None"
+        UNREACHABLE = "unreachable", "Head-end unreachable"
+        METER_OFFLINE = "meter_offline", "Head-end answers, the meter does not"
 
     class Read(models.TextChoices):
         CONFIRM = "confirm", "Confirm the end state"
@@ -190,6 +196,16 @@ class Command(models.Model):
     polls = models.PositiveIntegerField(default=0)
     confirmed_relay = models.CharField(max_length=8, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+    fault = models.CharField(
+        max_length=16, choices=Fault.choices, blank=True, default="", help_text="Why it waits"
+    )
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not handed to the head-end by then: a disconnection expires, "
+        "a reconnection is escalated to staff",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     IN_FLIGHT = ("sending", "sent", "confirming", "field")

@@ -113,6 +113,24 @@ def submit(
         return existing
     for other in Command.objects.filter(meter=meter, status__in=(S.PENDING_APPROVAL, S.WAITING)):
         _close(other, S.CANCELLED, f"superseded by a {action} ({reason})", by=requested_by, now=now)
+    # One the head-end never took (Calin unreachable) is not sent yet either: a payment's
+    # reconnection cancels the unsent disconnection. The update is conditional, so an
+    # attempt starting meanwhile (which writes send_started_at first) wins or loses whole.
+    for other in Command.objects.filter(
+        meter=meter, status=S.SENDING, send_started_at__isnull=True, task_no=""
+    ).exclude(action=action):
+        taken = Command.objects.filter(
+            pk=other.pk, status=S.SENDING, send_started_at__isnull=True, task_no=""
+        ).update(status=S.CANCELLED, finished_at=now, next_attempt_at=None)
+        if taken:
+            other.status = S.SENDING  # for the audit's "before"
+            _close(
+                other,
+                S.CANCELLED,
+                f"superseded by a {action} ({reason}) before the head-end took it",
+                by=requested_by,
+                now=now,
+            )
     override = MeterOverride.objects.filter(meter=meter).first()
     facts = policy.Facts(
         action=action,

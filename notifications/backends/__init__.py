@@ -19,11 +19,17 @@ from notifications.models import Channel, Message, SiteSMSBackend
 
 
 class DeliveryError(Exception):
-    """The backend could not hand the message over; ``retry`` says whether to try again."""
+    """The backend could not hand the message over; ``retry`` says whether to try again.
 
-    def __init__(self, message: str, *, retry: bool = True) -> None:
+    ``maybe_sent``: the request may have reached the provider (no answer in time, the
+    connection dropped after the request went out), so sending again could deliver it
+    twice: the message's outcome is unknown and it is not retried by itself.
+    """
+
+    def __init__(self, message: str, *, retry: bool = True, maybe_sent: bool = False) -> None:
         super().__init__(message)
-        self.retry = retry
+        self.retry = retry and not maybe_sent
+        self.maybe_sent = maybe_sent
 
 
 class Backend(Protocol):

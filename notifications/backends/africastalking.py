@@ -19,8 +19,12 @@ refuses an unregistered sender id for the whole request, with no recipients);
 an authentication failure is not retried and is logged as an error, since
 every message will fail until someone fixes the key.
 
-A time-out after the gateway accepted the message cannot be told apart from one
-before it, so a retry after a time-out may, rarely, send the message twice.
+A request that never reached AT (connection refused, a time-out while
+connecting) is retried. One that may have reached it — no answer within
+``SMS_PROVIDER_TIMEOUT``, or the connection dropped after our request went out —
+is not: AT has no idempotency key, so a resend could deliver the message twice.
+It is raised with ``maybe_sent`` and the message's outcome is left unknown until
+AT's delivery report (matched on the phone number) or a person settles it.
 """
 
 from __future__ import annotations
@@ -80,8 +84,24 @@ class AfricasTalkingSMSBackend:
                 headers={"apiKey": self.api_key, "Accept": "application/json"},
                 timeout=self.timeout,
             )
+        except (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.PoolTimeout,
+            httpx.UnsupportedProtocol,
+        ) as exc:
+            # Nothing went out: safe to send again.
+            raise DeliveryError(f"Africa's Talking: unreachable ({exc!r})", retry=True) from exc
         except httpx.TimeoutException as exc:
-            raise DeliveryError(f"Africa's Talking: timed out ({exc})", retry=True) from exc
+            raise DeliveryError(
+                f"Africa's Talking: no answer in {self.timeout:g} s ({exc.__class__.__name__})",
+                maybe_sent=True,
+            ) from exc
+        except httpx.TransportError as exc:
+            # The request went out and the connection failed after it.
+            raise DeliveryError(
+                f"Africa's Talking: connection lost after sending ({exc!r})", maybe_sent=True
+            ) from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"Africa's Talking: {exc}", retry=True) from exc
         return self._handle(response, message)

@@ -9,9 +9,14 @@ When ``NOTIFICATIONS_PUBLIC_URL`` is set, each message asks Twilio to POST its
 status changes to our delivery-report endpoint (see
 :mod:`notifications.delivery_reports`).
 
-Failures: 5xx answers, time-outs, connection errors and rate limiting (429) are
-retried; bad numbers (21211, 21614 …) and other 4xx answers are not; an
-authentication failure is not retried and is logged as an error.
+Failures: 5xx answers, rate limiting (429) and a Twilio that cannot be reached
+(connection refused, a time-out while connecting) are retried; bad numbers
+(21211, 21614 …) and other 4xx answers are not; an authentication failure is not
+retried and is logged as an error. A request that may have reached Twilio — no
+answer in time, the connection dropped after the request went out — is not sent
+again (Twilio's Messages resource has no idempotency key): it is raised with
+``maybe_sent`` and the message's outcome stays unknown until Twilio's status
+callback, whose URL names our message (``?message=<id>``), or a person settles it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from django.urls import reverse
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from notifications.backends import DeliveryError
 from notifications.models import Message
@@ -60,8 +66,12 @@ def parse_price(price: str | None, unit: str | None) -> tuple[Decimal | None, st
         return None, ""
 
 
-def status_callback_url() -> str | None:
-    """The public URL Twilio should POST status changes to, when this site has one."""
+def status_callback_url(message_id: int | None = None) -> str | None:
+    """The public URL Twilio should POST status changes to, when this site has one.
+
+    With ``message_id`` the URL names our message, so a callback settles it even when
+    Twilio's answer to the send (with the message's sid) never reached us.
+    """
     public = settings.NOTIFICATIONS_PUBLIC_URL.rstrip("/")
     if not public:
         return None
@@ -70,7 +80,18 @@ def status_callback_url() -> str | None:
         path = reverse("notifications:dlr-twilio-secret", kwargs={"secret": secret})
     else:
         path = reverse("notifications:dlr-twilio")
-    return public + path
+    return public + path + (f"?message={message_id}" if message_id else "")
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request surely did not reach Twilio (refused, or no connection made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps it
+        return isinstance(reason, NewConnectionError)
+    return False
 
 
 class TwilioSMSBackend:
@@ -91,16 +112,21 @@ class TwilioSMSBackend:
             raise DeliveryError("Twilio: not configured", retry=False)
         client = Client(self.account_sid, self.auth_token, http_client=self.http_client)
         options = {"to": message.to, "from_": self.from_number, "body": message.body}
-        callback = status_callback_url()
+        callback = status_callback_url(message.pk)
         if callback:
             options["status_callback"] = callback
         try:
             sent = client.messages.create(**options)
         except TwilioRestException as exc:
             raise self._error(exc) from exc
-        except requests.Timeout as exc:
-            raise DeliveryError(f"Twilio: timed out ({exc})", retry=True) from exc
-        except (requests.RequestException, TwilioException) as exc:
+        except requests.RequestException as exc:
+            if _never_sent(exc):
+                raise DeliveryError(f"Twilio: unreachable ({exc})", retry=True) from exc
+            raise DeliveryError(
+                f"Twilio: no answer or connection lost after sending ({exc.__class__.__name__})",
+                maybe_sent=True,
+            ) from exc
+        except TwilioException as exc:
             raise DeliveryError(f"Twilio: {exc}", retry=True) from exc
         message.provider_status = (sent.status or "")[:40]
         message.cost, message.currency = parse_price(sent.price, sent.price_unit)

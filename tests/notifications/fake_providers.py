@@ -8,6 +8,14 @@ the real ones do, record every request, and answer with a fault on demand:
 * ``fake.fail_next("auth")`` — HTTP 401 as for a wrong key
 * ``fake.fail_next("rate_limit")`` — HTTP 429
 * ``fake.fail_next("slow")`` — answers (successfully) only after ``slow_seconds``
+* ``fake.fail_next("hang")`` — accepts the message, then keeps the connection
+  silent for ``hang_seconds`` (longer than our time-out) before answering
+* ``fake.fail_next("drop")`` — accepts the message, then closes the connection
+  without an answer
+
+``fake.stop()`` closes the port (connection refused) and ``fake.start()`` opens the
+same port again: a provider that is down, then back. ``accepted`` counts each message
+the provider took, by (recipient, text); ``outbox`` lists them with the provider's id.
 
 ``invalid_numbers`` holds recipients the provider refuses as invalid. Each fake
 can also post a provider's delivery report to our endpoint through Django's test
@@ -22,7 +30,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +38,7 @@ from urllib.parse import parse_qs, urlencode
 
 from twilio.request_validator import RequestValidator
 
-FAULTS = {"server_error", "auth", "rate_limit", "slow"}
+FAULTS = {"server_error", "auth", "rate_limit", "slow", "hang", "drop"}
 
 
 @dataclass
@@ -52,10 +60,15 @@ class FakeProvider:
     """A provider's API on a local port; subclasses answer its calls."""
 
     slow_seconds = 2.5
+    hang_seconds = 2.0
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.invalid_numbers: set[str] = set()
+        #: Messages the provider took, by (recipient, text): more than 1 is a double send.
+        self.accepted: Counter[tuple[str, str]] = Counter()
+        #: Each message taken: {"id", "to", "body"}.
+        self.outbox: list[dict[str, str]] = []
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         fake = self
@@ -66,24 +79,54 @@ class FakeProvider:
                 raw = self.rfile.read(length).decode()
                 form = {key: values[-1] for key, values in parse_qs(raw).items()}
                 recorded = Recorded("POST", self.path, dict(self.headers.items()), form)
-                answer = fake._answer(recorded)
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.content_type)
-                body = answer.body.encode()
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer, after = fake._answer(recorded)
+                if after == "drop":
+                    # Taken, but the connection closes before any answer.
+                    self.close_connection = True
+                    return
+                if after == "hang":
+                    time.sleep(fake.hang_seconds)
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.content_type)
+                    body = answer.body.encode()
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting
 
             def log_message(self, format, *args) -> None:  # noqa: A002 - the base's name
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self.port = 0
+        self.server: ThreadingHTTPServer | None = None
+        self.start()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Listen (again) on the fake's port: the provider is up."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
         self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+
+    def stop(self) -> None:
+        """Close the port: calls are refused until :meth:`start`."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def take(self, to: str, body: str, provider_id: str) -> None:
+        """Note a message the provider accepted (subclasses call it)."""
+        with self._lock:
+            self.accepted[(to, body)] += 1
+            self.outbox.append({"id": provider_id, "to": to, "body": body})
 
     def fail_next(self, fault: str, times: int = 1) -> None:
         """Answer the next ``times`` calls with ``fault`` (see the module docstring)."""
@@ -94,10 +137,9 @@ class FakeProvider:
 
     def close(self) -> None:
         """Stop the server."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
-    def _answer(self, request: Recorded) -> Answer:
+    def _answer(self, request: Recorded) -> tuple[Answer, str | None]:
         with self._lock:
             self.requests.append(request)
             fault = self._faults.popleft() if self._faults else None
@@ -105,12 +147,12 @@ class FakeProvider:
             time.sleep(self.slow_seconds)
             fault = None
         if fault == "server_error":
-            return self.server_error()
+            return self.server_error(), None
         if fault == "rate_limit":
-            return self.rate_limited()
+            return self.rate_limited(), None
         if fault == "auth" or not self.authorised(request):
-            return self.unauthorised()
-        return self.handle(request)
+            return self.unauthorised(), None
+        return self.handle(request), fault if fault in ("hang", "drop") else None
 
     # What subclasses speak.
     def authorised(self, request: Recorded) -> bool:
@@ -184,13 +226,15 @@ class FakeAfricasTalking(FakeProvider):
                 continue
             cost = self.price_per_part * _parts(request.form.get("message", ""))
             total += cost
+            message_id = f"ATXid_{uuid.uuid4().hex}"
+            self.take(number, request.form.get("message", ""), message_id)
             recipients.append(
                 {
                     "statusCode": 101,
                     "number": number,
                     "status": "Success",
                     "cost": f"{self.currency} {cost:.4f}",
-                    "messageId": f"ATXid_{uuid.uuid4().hex}",
+                    "messageId": message_id,
                 }
             )
         sent = sum(1 for r in recipients if r["statusCode"] == 101)
@@ -203,9 +247,17 @@ class FakeAfricasTalking(FakeProvider):
         }
         return Answer(201, json.dumps(data))
 
-    def delivery_report(self, client, path: str, message_id: str, status: str, reason: str = ""):
+    def delivery_report(
+        self,
+        client,
+        path: str,
+        message_id: str,
+        status: str,
+        reason: str = "",
+        phone: str = "+254711000000",
+    ):
         """POST a delivery report to our endpoint at ``path``, as AT does."""
-        data = {"id": message_id, "status": status, "phoneNumber": "+254711000000"}
+        data = {"id": message_id, "status": status, "phoneNumber": phone}
         data["networkCode"] = "63902"
         if reason:
             data["failureReason"] = reason
@@ -224,6 +276,8 @@ class FakeTwilio(FakeProvider):
         #: What Twilio reports as the price at creation (usually still unknown: None).
         self.price: str | None = None
         self.price_unit = "USD"
+        #: The StatusCallback URL each message asked for, by sid.
+        self.callbacks: dict[str, str] = {}
         super().__init__()
 
     def authorised(self, request: Recorded) -> bool:
@@ -258,6 +312,8 @@ class FakeTwilio(FakeProvider):
             return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         body = request.form.get("Body", "")
         sid = "SM" + uuid.uuid4().hex
+        self.take(to, body, sid)
+        self.callbacks[sid] = request.form.get("StatusCallback", "")
         data = {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",

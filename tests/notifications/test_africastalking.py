@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 
 import pytest
-from celery.exceptions import Retry
 
 from notifications import services
 from notifications.models import Message, MessageTemplate, SiteSMSBackend, SMSBackendChoice
@@ -71,14 +71,16 @@ def test_a_long_message_counts_and_costs_two_segments(fake):
     assert (message.cost, message.currency) == (Decimal("1.6000"), "KES")
 
 
-def test_a_server_error_is_retried_by_the_task_then_sent_once(fake):
+def test_a_server_error_is_retried_by_the_sweep_then_sent_once(
+    fake, django_capture_on_commit_callbacks
+):
     message = queue()
     fake.fail_next("server_error")
-    with pytest.raises(Retry, match="Retry in 60s"):
-        deliver_message.apply(args=[message.pk])
+    assert deliver_message.apply(args=[message.pk]).result is False
     message.refresh_from_db()
     assert message.status == "queued" and "server error (500)" in message.error
-    assert deliver_message.apply(args=[message.pk], retries=1).state == "SUCCESS"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.release_due(now=message.retry_at) == 1
     message.refresh_from_db()
     assert (message.status, message.attempts, message.error) == ("sent", 2, "")
     # A sent message is never sent again, whoever asks.
@@ -87,14 +89,23 @@ def test_a_server_error_is_retried_by_the_task_then_sent_once(fake):
     assert len(fake.requests) == 2
 
 
-@pytest.mark.parametrize("fault", ["rate_limit", "slow"])
-def test_rate_limits_and_timeouts_are_retried(fake, fault):
+def test_rate_limits_are_retried(fake):
     message = queue()
-    fake.fail_next(fault)
+    fake.fail_next("rate_limit")
     assert services.deliver(message.pk) is False
     message.refresh_from_db()
-    assert message.status == "queued"
-    assert ("rate limited" if fault == "rate_limit" else "timed out") in message.error
+    assert message.status == "queued" and "rate limited" in message.error
+
+
+def test_a_timeout_leaves_the_outcome_unknown_and_is_not_sent_again(fake, settings):
+    settings.SMS_PROVIDER_TIMEOUT = 0.5
+    fake.slow_seconds = 1.0
+    message = queue()
+    fake.fail_next("slow")
+    assert services.deliver(message.pk) is True
+    message.refresh_from_db()
+    assert message.status == "unknown" and "no answer in 0.5 s" in message.error
+    assert services.release_due(now=message.created_at + dt.timedelta(days=1)) == 0
 
 
 def test_an_auth_failure_fails_for_good_and_logs_loudly(fake, settings, caplog):

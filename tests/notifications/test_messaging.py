@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from celery.exceptions import Retry
 
 from customers import services as customer_services
 from notifications import services
@@ -80,7 +81,11 @@ def test_a_failing_provider_keeps_the_message_for_retry(
     message.refresh_from_db()
     assert (message.status, message.error, message.attempts) == ("queued", "provider down", 1)
     settings.SMS_BACKEND = "notifications.backends.console.ConsoleSMSBackend"
+    # Not before its retry time; then it goes.
     assert services.deliver(message.pk) is True
+    message.refresh_from_db()
+    assert message.status == "queued" and message.retry_at is not None
+    assert services.deliver(message.pk, now=message.retry_at) is True
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("sent", 2)
     # Delivered once: a second delivery attempt does nothing.
@@ -89,22 +94,37 @@ def test_a_failing_provider_keeps_the_message_for_retry(
     assert message.attempts == 2
 
 
-def test_the_task_retries_with_growing_delays_then_gives_up(templates, settings):
-    from notifications.tasks import MAX_RETRIES, deliver_message
+def test_retries_wait_in_the_row_with_growing_delays_then_give_up(
+    templates, settings, django_capture_on_commit_callbacks
+):
+    from notifications.tasks import deliver_message, release_deferred
 
     settings.SMS_BACKEND = "tests.notifications.backends.FlakyBackend"
+    settings.SMS_RETRY_HOURS = 1
+    t0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
     message = services.send_message(
-        to="+256772123456", template="bill_issued", context={"name": "A", "amount": 1}
+        to="+256772123456", template="bill_issued", context={"name": "A", "amount": 1}, now=t0
     )
-    with pytest.raises(Retry, match="Retry in 60s"):
-        deliver_message.apply(args=[message.pk])
-    with pytest.raises(Retry, match="Retry in 240s"):
-        deliver_message.apply(args=[message.pk], retries=2)
-    last = deliver_message.apply(args=[message.pk], retries=MAX_RETRIES)
-    assert last.state == "SUCCESS"
+    assert deliver_message.apply(args=[message.pk, t0.isoformat()]).result is False
     message.refresh_from_db()
-    assert (message.status, message.attempts) == ("failed", 3)
-    assert message.error == "gave up after repeated failures"
+    assert message.retry_at == t0 + dt.timedelta(minutes=1)
+    assert message.retry_until == t0 + dt.timedelta(hours=1)
+    waits = []
+    t = t0
+    for _ in range(20):
+        if message.status != "queued":
+            break
+        t = message.retry_at
+        with django_capture_on_commit_callbacks(execute=True):
+            release_deferred.apply(args=[t.isoformat()])
+        message.refresh_from_db()
+        if message.retry_at:
+            waits.append((message.retry_at - t).total_seconds() / 60)
+    # 1, 2, 4, 8, 16 then 30-minute waits, until the hour after the first failure is over.
+    assert waits == [2, 4, 8, 16]
+    assert (message.status, message.attempts) == ("failed", 6)
+    assert message.error.startswith("gave up after 6 attempts over 1 h: provider down")
+    assert services.backoff(9) == dt.timedelta(minutes=30)
 
 
 def test_a_permanent_refusal_is_not_retried(templates, settings):
