@@ -9,6 +9,7 @@ See docs/personal-data.md.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from django.db.models import QuerySet
@@ -19,14 +20,17 @@ from mcoms.core import audit, clock
 from mcoms.core.models import User
 from mcoms.core.roles import Cap, Role
 from mcoms.core.selectors import sites_visible_to
+from mcoms.security.addresses import client_address
 
 Action = DataAccess.Action
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The address the request came from (the proxy in front sets REMOTE_ADDR)."""
-    meta = getattr(request, "META", {})
-    return meta.get("REMOTE_ADDR") or None
+def _address(request: HttpRequest) -> str | None:
+    """The client's address as the sign-in limits see it (behind the configured proxies)."""
+    try:
+        return str(ipaddress.ip_address(client_address(request)))
+    except ValueError:  # no socket address, or a proxy that sent something else
+        return None
 
 
 def _ids(customers: Iterable[Customer | int | None]) -> list[int]:
@@ -65,7 +69,7 @@ def record(
         action=action,
         what=what[:100],
         query=query[:300],
-        ip=client_ip(request),
+        ip=_address(request),
         subjects_count=len(ids),
     )
     DataAccessSubject.objects.bulk_create(

@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from billing import ledger, runs
 from billing.models import BillingRun, Invoice
 from billing.payments.models import Allocation
+from customers.models import DataAccess
 from mcoms.core.audit import acting_as
 from notifications import catalog
 from notifications.models import Message
@@ -73,6 +74,9 @@ def test_invoice_pdf_carries_the_bill(org, invoice, client_for):
     assert "Monthly standing charge" in text
     assert "74,198" in text  # total and amount due
     assert "Amount due" in text and "15 Nov 2026" in text
+    (entry,) = DataAccess.objects.all()  # in the personal-data access log
+    assert (entry.actor, entry.action, entry.what) == (org.billing, "export", "invoice PDF")
+    assert list(entry.subjects.values_list("customer_id", flat=True)) == [invoice.customer_id]
 
 
 def test_invoices_are_scoped_to_the_sites_one_may_see(org, invoice, client_for):

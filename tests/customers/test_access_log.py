@@ -185,3 +185,16 @@ def test_the_log_is_read_only_in_the_admin(org, client_for):
     delete = client.post(reverse("admin:customers_dataaccess_delete", args=[entry.pk]))
     assert delete.status_code == 403
     assert DataAccess.objects.get(pk=entry.pk).what == entry.what
+
+
+def test_behind_a_proxy_the_client_address_is_logged_not_the_proxys(org, client_for, settings):
+    settings.MCOMS_PROXY_COUNT = 1
+    customer = factories.customer(org.block_a)
+    client = client_for(org.site_manager)
+    url = reverse("customers:detail", args=[customer.pk])
+    client.get(url, REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 41.210.3.4")
+    client.get(url, REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR="not an address")
+    assert list(DataAccess.objects.order_by("pk").values_list("ip", flat=True)) == [
+        "41.210.3.4",
+        None,
+    ]

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing import ledger
 from billing.collections import ageing
+from customers.models import DataAccess
 from tests import factories
 from tests.billing.collections.conftest import bill, credit_note, pay
 
@@ -138,6 +139,11 @@ def test_csv_download(org, book, client_for):
         "13500",
         "19500",
     )
+    # The download names customers: it is in the personal-data access log, with each of them.
+    (entry,) = DataAccess.objects.all()
+    assert (entry.actor, entry.action, entry.what) == (org.cluster, "export", "arrears CSV")
+    shown = {int(pk) for pk in entry.subjects.values_list("customer_id", flat=True)}
+    assert shown == {c.pk for c in book if c.account_number in by_account}
     assert by_account[book[2].account_number]["site"] == "klb"
     assert book[1].account_number not in by_account
 

@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 from billing import ledger
 from billing.collections.statements import StatementError, statement
+from customers.models import DataAccess
 from mcoms.core.audit import acting_as
 from tests import factories
 from tests.billing.collections.conftest import bill, credit_note, pay
@@ -84,6 +85,10 @@ def test_csv_and_pdf(org, history, client_for):
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert c.account_number in text and mar.number in text
     assert "Opening balance" in text and "16,500" in text and "You owe: UGX 16,500" in text
+    # Both downloads are in the personal-data access log, as exports of this customer.
+    logged = DataAccess.objects.order_by("pk")
+    assert [(a.actor, a.action) for a in logged] == [(org.billing, "export")] * 2
+    assert {s.customer_id for a in logged for s in a.subjects.all()} == {c.pk}
 
 
 def test_staff_page_is_scoped(org, history, client_for):

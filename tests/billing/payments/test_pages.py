@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from billing import ledger
 from billing.payments import services
 from billing.payments.models import CashHandover, Payment, PaymentRequest, Refund, Settlement
+from customers.models import DataAccess
 from tests import factories
 from tests.billing.payments.conftest import make_invoice
 
@@ -76,6 +77,9 @@ def test_payment_page_pdf_reverse_and_refund(org, customer, client_for):
     assert page.status_code == 200 and b"Kept as credit: 2,000" in page.content
     pdf = billing.get(f"/payments/{payment.pk}/receipt.pdf")
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    receipt = DataAccess.objects.get(what="receipt PDF")  # in the personal-data access log
+    assert (receipt.actor, receipt.action) == (org.billing, "export")
+    assert list(receipt.subjects.values_list("customer_id", flat=True)) == [customer.pk]
     billing.post(f"/payments/{payment.pk}/refund/", {"amount": "2000", "reason": "overpaid"})
     refund = Refund.objects.get()
     own = billing.post(
@@ -166,6 +170,9 @@ def test_field_agent_takes_cash(org, customer, client_for, settings):
     agent = client_for(org.agent)
     found = agent.get("/payments/field/?q=Nakato")
     assert f"/payments/field/{customer.pk}/".encode() in found.content
+    search = DataAccess.objects.get()  # the search is in the personal-data access log
+    assert (search.actor, search.action, search.query) == (org.agent, "search", "q=Nakato")
+    assert list(search.subjects.values_list("customer_id", flat=True)) == [customer.pk]
     page = agent.get(f"/payments/field/{customer.pk}/")
     assert b"8,000" in page.content and b"owed" in page.content
     response = agent.post(
