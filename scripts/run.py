@@ -142,6 +142,10 @@ def main() -> int:
         print("\nStopping…", flush=True)
         return 0
     finally:
+        # Stopping already: a second Ctrl-C, or a SIGTERM while the children wind down
+        # (slow on a loaded machine), must not cut the stopping short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop(procs)
 
 
