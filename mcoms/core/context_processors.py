@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 
-from mcoms.core.roles import FIELD, Cap, Role
+from mcoms.core.roles import FIELD, TWO_FACTOR, Cap, Role
 
 # (label, url name, capability or role test)
 _ENTRIES = [
@@ -39,6 +39,7 @@ _ENTRIES = [
     ("Audit", "core:audit", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("Data access", "customers:access_log", lambda u: u.can(Cap.AUDIT_VIEW)),
     ("Operations", "ops:home", lambda u: u.role == Role.ADMIN),
+    ("Two-factor", "two-factor-setup", lambda u: u.is_superuser or u.role in TWO_FACTOR),
     ("My account", "customers:portal", lambda u: u.role == Role.CUSTOMER),
     ("Usage", "customers:portal-usage", lambda u: u.role == Role.CUSTOMER),
     ("My bills", "collections:my_bills", lambda u: u.role == Role.CUSTOMER),

@@ -24,6 +24,8 @@ class Role(models.TextChoices):
 STAFF_ROLES = frozenset(Role) - {Role.CUSTOMER}
 MANAGERS = frozenset({Role.ADMIN, Role.REGIONAL_MANAGER, Role.CLUSTER_MANAGER, Role.SITE_MANAGER})
 FIELD = frozenset({Role.FIELD_SUPERVISOR, Role.FIELD_AGENT})
+# Roles that sign in with a second factor (TOTP) as well: they move money (mcoms.security).
+TWO_FACTOR = frozenset({Role.ADMIN, Role.BILLING_OFFICER})
 
 
 class Cap:

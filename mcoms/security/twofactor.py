@@ -34,10 +34,10 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from mcoms.core import audit, clock
 from mcoms.core.models import AuditEvent, User
-from mcoms.core.roles import Role
+from mcoms.core.roles import TWO_FACTOR
 from mcoms.security.models import RecoveryCode, TOTPDevice
 
-ROLES = frozenset({Role.ADMIN, Role.BILLING_OFFICER})
+ROLES = TWO_FACTOR
 ISSUER = "MCOMS"
 STEP_SECONDS = 30
 DRIFT_STEPS = 1

@@ -107,6 +107,7 @@ def test_navigation_by_role(org, client_for):
         "Audit",
         "Data access",
         "Operations",
+        "Two-factor",
         "Admin",
     ]
     assert nav_labels(client_for(org.billing)) == [
@@ -125,6 +126,7 @@ def test_navigation_by_role(org, client_for):
         "Tariffs",
         "Broadcasts",
         "Messages",
+        "Two-factor",
     ]
     assert nav_labels(client_for(org.agent)) == [
         "Dashboard",
