@@ -214,12 +214,37 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.5,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A task whose worker died unacknowledged comes back after this many seconds.
+        # Keep it longer than the longest task and than any countdown/ETA (a waiting ETA
+        # task past it is delivered twice); shorter means a lost billing run resumes sooner.
+        "visibility_timeout": int(env("BROKER_VISIBILITY_TIMEOUT", "3600")),
+        # Bounded waits: with Redis down or hung, a publish gives up within seconds
+        # (the outbox keeps the task, mcoms/core/outbox.py) instead of hanging a request.
+        "socket_connect_timeout": float(env("BROKER_CONNECT_TIMEOUT", "3")),
+        "socket_timeout": float(env("BROKER_SOCKET_TIMEOUT", "10")),
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process killed mid-task (out of memory): its message goes back to the queue
+# instead of being acknowledged as failed. mcoms.core.taskbase stops a task after it has
+# lost TASK_WORKER_LOST_LIMIT workers, so one that kills its worker is not run forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+TASK_WORKER_LOST_LIMIT = int(env("TASK_WORKER_LOST_LIMIT", "2"))
+# A worker whose broker went away keeps trying to reconnect, however long it takes.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# The outbox sweep publishes tasks left in the outbox for longer than this (seconds):
+# the broker was down when they were asked for, or the process died before publishing.
+OUTBOX_SWEEP_AFTER_SECONDS = int(env("OUTBOX_SWEEP_AFTER_SECONDS", "60"))
 # Task modules other than <app>.tasks, which autodiscovery finds by itself.
 CELERY_IMPORTS = (
     "metering.watch_tasks",
@@ -378,6 +403,11 @@ CALIN_FIRST_POLL_SECONDS = int(env("CALIN_FIRST_POLL_SECONDS", "15"))
 CALIN_POLL_SECONDS = int(env("CALIN_POLL_SECONDS", "30"))
 CALIN_GIVE_UP_SECONDS = int(env("CALIN_GIVE_UP_SECONDS", "900"))
 CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
+
+# --- Billing runs (docs/billing.md) -----------------------------------------------------------
+# Accounts invoiced in one transaction when a run is posted (a lost worker or database loses
+# at most one chunk, rolled back). Small values only for the fault drills.
+BILLING_POST_CHUNK = int(env("BILLING_POST_CHUNK", "1000"))
 
 # --- Operations (mcoms.ops; docs/operations.md) ---------------------------------------------
 # Raw readings older than this many months go to compressed files (one per site and month)

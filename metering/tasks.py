@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
-from django.db import transaction
 
-from mcoms.core import audit
+from mcoms.core import audit, outbox
 from mcoms.core.models import AuditEvent
 from metering import rollups, services
 from metering.ingest import Outcome
@@ -23,7 +22,8 @@ def after_ingest(outcome: Outcome, *, now: dt.datetime) -> None:
         )
     if outcome.meters:
         ids, start, end = sorted(outcome.meters), outcome.start.isoformat(), outcome.end.isoformat()
-        transaction.on_commit(lambda: refresh_rollups.delay(ids, start, end))
+        # Kept in the outbox until the broker takes it: a reading is never left unrolled.
+        outbox.enqueue(refresh_rollups, (ids, start, end))
 
 
 @shared_task(acks_late=True)

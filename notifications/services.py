@@ -6,11 +6,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
 from django.db.models import Q
 from django.template import Context, Template
 
-from mcoms.core import clock
+from mcoms.core import clock, outbox
 from notifications import catalog, preferences
 from notifications.backends import DeliveryError, backend_for, backend_path_for
 from notifications.models import Channel, Language, Message, MessageTemplate
@@ -97,9 +96,10 @@ def send_message(
     from notifications.tasks import deliver_message
 
     if not_before is not None:
-        transaction.on_commit(lambda: deliver_message.apply_async((message.pk,), eta=not_before))
+        # Held for quiet hours: release_deferred sends it when due if this is lost.
+        outbox.publish(deliver_message, (message.pk,), eta=not_before)
     else:
-        transaction.on_commit(lambda: deliver_message.delay(message.pk))
+        outbox.enqueue(deliver_message, (message.pk,))  # kept until the broker takes it
     return message
 
 
@@ -160,7 +160,7 @@ def release_due(*, now: datetime | None = None, limit: int = 500) -> int:
     # Their hold is over: lift it, so the worker's claim takes them.
     Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED).update(not_before=None)
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: deliver_message.delay(pk))
+        outbox.enqueue(deliver_message, (pk,))
     return len(ids)
 
 
