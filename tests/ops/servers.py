@@ -210,7 +210,12 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
     def stop(self) -> None:
+        """Warm shutdown; its log's end is printed (pytest shows it when the test fails)."""
+        print(f"--- {self.log.name} ---\n{self.tail()}")
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
