@@ -202,6 +202,21 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "mcoms@localhost")
 # --- Celery -----------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
+# Redis as broker (production): see docs/fault-drills.md.
+BROKER_REDIS_OPTIONS = {
+    # A task whose worker died unacknowledged comes back after this many seconds.
+    # Keep it longer than the longest task and than any countdown/ETA (a waiting ETA
+    # task past it is delivered twice); shorter means a lost billing run resumes sooner.
+    "visibility_timeout": int(env("BROKER_VISIBILITY_TIMEOUT", "3600")),
+    # Bounded waits: with Redis down or hung, a publish gives up within seconds
+    # (the outbox keeps the task, mcoms/core/outbox.py) instead of hanging a request.
+    "socket_connect_timeout": float(env("BROKER_CONNECT_TIMEOUT", "3")),
+    "socket_timeout": float(env("BROKER_SOCKET_TIMEOUT", "10")),
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
@@ -215,20 +230,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.5,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # A task whose worker died unacknowledged comes back after this many seconds.
-        # Keep it longer than the longest task and than any countdown/ETA (a waiting ETA
-        # task past it is delivered twice); shorter means a lost billing run resumes sooner.
-        "visibility_timeout": int(env("BROKER_VISIBILITY_TIMEOUT", "3600")),
-        # Bounded waits: with Redis down or hung, a publish gives up within seconds
-        # (the outbox keeps the task, mcoms/core/outbox.py) instead of hanging a request.
-        "socket_connect_timeout": float(env("BROKER_CONNECT_TIMEOUT", "3")),
-        "socket_timeout": float(env("BROKER_SOCKET_TIMEOUT", "10")),
-        "max_retries": 1,
-        "interval_start": 0,
-        "interval_step": 0.5,
-        "interval_max": 1,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = BROKER_REDIS_OPTIONS
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
