@@ -59,10 +59,13 @@ def test_a_task_is_kept_when_the_broker_is_down_and_the_caller_does_not_fail(
 
 
 def test_a_rolled_back_transaction_queues_nothing(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            outbox.enqueue(refresh_rollups, ARGS)
-            raise RuntimeError("rolled back")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        outbox.enqueue(refresh_rollups, ARGS)
+        raise RuntimeError("rolled back")
     assert not callbacks and not OutboxTask.objects.exists()
 
 
