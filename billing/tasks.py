@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+)
 
 from billing import invoicing, runs
 from billing.models import BillingRun, Invoice
@@ -13,7 +21,7 @@ from mcoms.core.models import AuditEvent, User
 # The database went away mid-run (a restart, a fail-over): each chunk is one transaction,
 # so the task is tried again a little later and carries on where it stopped.
 DATABASE_LOST = (OperationalError, InterfaceError)
-RETRIES = 8  # waits of 2, 4, 8 … 60 s: about five minutes in all
+RETRIES = 8  # waits of 2, 4, 8 … 60 s: about four minutes in all
 
 
 def _note_task(run_id: int, task_id: str | None) -> None:
@@ -26,9 +34,11 @@ def _again(task, run_id: int, exc: Exception):
         conn.close()  # broken: the next try opens a new one
     if task.request.retries >= RETRIES:
         close_old_connections()
-        BillingRun.objects.filter(pk=run_id).update(
-            status=BillingRun.Status.FAILED, error=f"Database lost: {exc}"[:2000]
-        )
+        # Still away: the run stays as it was, and the stuck-runs check sees it.
+        with contextlib.suppress(DatabaseError):
+            BillingRun.objects.filter(pk=run_id).update(
+                status=BillingRun.Status.FAILED, error=f"Database lost: {exc}"[:2000]
+            )
         raise exc
     raise task.retry(exc=exc, countdown=min(2 ** (task.request.retries + 1), 60))
 
