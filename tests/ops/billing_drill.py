@@ -135,11 +135,12 @@ class SiteGate:
         self.connection.execute(self.LOCK, [site_id])
 
     def waiting(self) -> int:
+        """How many sessions wait for this gate (the worker's chunk, nothing else)."""
         # Inside a transaction the activity view is read once: ask afresh each time.
         self.connection.execute("SELECT pg_stat_clear_snapshot()")
         return self.connection.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-            "AND wait_event_type = 'Lock'", [self.dbname]
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
         ).fetchone()[0]
 
     def one_chunk(self, progress) -> None:
