@@ -105,3 +105,14 @@ def test_a_task_that_keeps_losing_its_worker_is_stopped(settings):
     taskbase._finished("abc", 1)
     taskbase._started("billing.tasks.post_run", "abc", 1)  # e.g. an ETA copy, run again
     assert TaskDelivery.objects.get(retries=1).started == 2
+
+
+def test_the_outbox_backlog_is_a_metric():
+    from mcoms.ops import figures
+
+    at = dt.datetime(2026, 4, 4, 12, tzinfo=dt.UTC)
+    OutboxTask.objects.create(task=refresh_rollups.name, args=list(ARGS), created_at=at)
+    report = figures.collect(now=at + dt.timedelta(minutes=3))
+    by_name = {m.name: m for m in report.metrics}
+    assert by_name["mcoms_outbox_waiting"].value() == 1
+    assert by_name["mcoms_outbox_oldest_seconds"].value() == 180
