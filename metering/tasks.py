@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from mcoms.core import audit, outbox
 from mcoms.core.models import AuditEvent
@@ -26,7 +27,14 @@ def after_ingest(outcome: Outcome, *, now: dt.datetime) -> None:
         outbox.enqueue(refresh_rollups, (ids, start, end))
 
 
-@shared_task(acks_late=True)
+# The database went away (a restart): the rollups are recomputed whole, so try again later.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
 def refresh_rollups(meter_ids: list[int], start: str, end: str) -> None:
     """Recompute hourly, daily and site rollups around newly stored readings."""
     with audit.acting_as(label="rollups", channel=AuditEvent.Channel.TASK):

@@ -116,3 +116,21 @@ def test_the_outbox_backlog_is_a_metric():
     by_name = {m.name: m for m in report.metrics}
     assert by_name["mcoms_outbox_waiting"].value() == 1
     assert by_name["mcoms_outbox_oldest_seconds"].value() == 180
+
+
+def test_rollups_are_tried_again_when_the_database_connection_is_lost(monkeypatch):
+    from django.db import OperationalError
+
+    from metering import rollups
+
+    calls = []
+
+    def refresh(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(rollups, "refresh", refresh)
+    result = refresh_rollups.apply(ARGS, throw=False)  # in-process, the retry included
+    assert result.successful()
+    assert len(calls) == 2
