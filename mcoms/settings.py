@@ -129,7 +129,13 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'mcoms.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DEBUG else 60)}
+# Persistent connections are checked before reuse, so a request after a database restart
+# opens a new connection instead of failing on the one the restart cut.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=0 if DEBUG else 60, conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker, beat and the demo edge agent write at once: WAL lets readers
     # go on while one writes, and the busy timeout queues writers instead of
