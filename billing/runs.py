@@ -30,8 +30,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Q, Sum
 
 from billing import invoicing
@@ -66,7 +67,7 @@ from billing.tariffs import (
     tou_period,
 )
 from customers.models import Customer, CustomerStatusChange
-from mcoms.core import audit, clock
+from mcoms.core import audit, clock, outbox
 from mcoms.core.models import AuditEvent, Site, User
 from metering.consumption import BILLABLE, ceil_hour, local_midnight, next_month
 from metering.models import MeterAssignment, Reading
@@ -81,7 +82,9 @@ HOUR = dt.timedelta(hours=1)
 MISSING_LIMIT = Decimal("0.20")
 PREVIEW_CHUNK = 20000  # accounts whose usage is read in one query (PostgreSQL)
 PREVIEW_STEP = 1000  # accounts priced and stored between two progress updates
-POST_CHUNK = 1000
+POST_CHUNK = 1000  # accounts invoiced in one transaction (setting BILLING_POST_CHUNK)
+# A lost database connection (a restart): the chunk rolls back and the task tries again.
+DATABASE_LOST = (OperationalError, InterfaceError)
 # A previewing or posting run with no progress for this long may be started again.
 STALE_AFTER = dt.timedelta(minutes=10)
 Kind = LedgerAccount.Kind
@@ -150,7 +153,7 @@ def run_start(
         if queue:
             from billing import tasks
 
-            transaction.on_commit(lambda: tasks.preview_run.delay(run.pk))
+            outbox.enqueue(tasks.preview_run, (run.pk,))
     return run
 
 
@@ -609,6 +612,8 @@ def preview(run_id: int, *, limit: int | None = None) -> BillingRun:
             if limit is not None and priced_count >= limit and priced_count < len(todo):
                 return run  # stopped part-way, as a lost worker would
         _set(run, status=BillingRun.Status.PREVIEWED, previewed_at=clock.now())
+    except DATABASE_LOST:
+        raise  # the task tries again (billing.tasks); the run is not failed for it
     except Exception as exc:
         _set(run, status=BillingRun.Status.FAILED, error=f"Preview failed: {exc}"[:2000])
         raise
@@ -649,7 +654,7 @@ def post_start(*, run: BillingRun, by: User, queue: bool = True) -> BillingRun:
             from billing import tasks
 
             by_id = by.pk
-            transaction.on_commit(lambda: tasks.post_run.delay(run.pk, by_id))
+            outbox.enqueue(tasks.post_run, (run.pk, by_id))
     return run
 
 
@@ -678,9 +683,10 @@ def post(
     _set(run, status=BillingRun.Status.POSTING, total=invoiced + len(ready), done=invoiced,
          held=held, error="")
     posted = 0
+    chunk = settings.BILLING_POST_CHUNK
     try:
-        for n in range(0, len(ready), POST_CHUNK):
-            ids = ready[n : n + POST_CHUNK]
+        for n in range(0, len(ready), chunk):
+            ids = ready[n : n + chunk]
             if limit is not None:
                 ids = ids[: max(limit - posted, 0)]
             made = post_items(run, ids, by=by, now=now)
@@ -689,12 +695,14 @@ def post(
             if limit is not None and posted >= limit and posted < len(ready):
                 return run  # stopped part-way, as a lost worker would
         _set(run, status=BillingRun.Status.POSTED, posted_at=clock.now())
+    except DATABASE_LOST:
+        raise  # the task tries again (billing.tasks); the run is not failed for it
     except Exception as exc:
         _set(run, status=BillingRun.Status.FAILED, error=f"Posting stopped: {exc}"[:2000])
         raise
     from billing import tasks
 
-    transaction.on_commit(lambda: tasks.send_bills.delay(run.pk))
+    outbox.enqueue(tasks.send_bills, (run.pk,))
     return run
 
 

@@ -6,6 +6,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcoms.settings")
 
-app = Celery("mcoms")
+# Every task counts the workers it lost (mcoms/core/taskbase.py).
+app = Celery("mcoms", task_cls="mcoms.core.taskbase:Task")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -148,7 +148,13 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'mcoms.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DEBUG else 60)}
+# Persistent connections are checked before reuse, so a request after a database restart
+# opens a new connection instead of failing on the one the restart cut.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=0 if DEBUG else 60, conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker, beat and the demo edge agent write at once: WAL lets readers
     # go on while one writes, and the busy timeout queues writers instead of
@@ -224,6 +230,21 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "mcoms@localhost")
 # --- Celery -----------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
+# Redis as broker (production): see docs/fault-drills.md.
+BROKER_REDIS_OPTIONS = {
+    # A task whose worker died unacknowledged comes back after this many seconds.
+    # Keep it longer than the longest task and than any countdown/ETA (a waiting ETA
+    # task past it is delivered twice); shorter means a lost billing run resumes sooner.
+    "visibility_timeout": int(env("BROKER_VISIBILITY_TIMEOUT", "3600")),
+    # Bounded waits: with Redis down or hung, a publish gives up within seconds
+    # (the outbox keeps the task, mcoms/core/outbox.py) instead of hanging a request.
+    "socket_connect_timeout": float(env("BROKER_CONNECT_TIMEOUT", "3")),
+    "socket_timeout": float(env("BROKER_SOCKET_TIMEOUT", "10")),
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
@@ -236,12 +257,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.5,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = BROKER_REDIS_OPTIONS
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process killed mid-task (out of memory): its message goes back to the queue
+# instead of being acknowledged as failed. mcoms.core.taskbase stops a task after it has
+# lost TASK_WORKER_LOST_LIMIT workers, so one that kills its worker is not run forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+TASK_WORKER_LOST_LIMIT = int(env("TASK_WORKER_LOST_LIMIT", "2"))
+# A worker whose broker went away keeps trying to reconnect, however long it takes.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# The outbox sweep publishes tasks left in the outbox for longer than this (seconds):
+# the broker was down when they were asked for, or the process died before publishing.
+OUTBOX_SWEEP_AFTER_SECONDS = int(env("OUTBOX_SWEEP_AFTER_SECONDS", "60"))
 # Task modules other than <app>.tasks, which autodiscovery finds by itself.
 CELERY_IMPORTS = (
     "metering.watch_tasks",
@@ -510,6 +543,11 @@ CALIN_MAX_ATTEMPTS = int(env("CALIN_MAX_ATTEMPTS", "4"))
 # unreachable): a disconnection expires unsent, a reconnection is escalated to staff
 # and keeps trying.
 CALIN_SEND_EXPIRES_SECONDS = int(env("CALIN_SEND_EXPIRES_SECONDS", str(4 * 3600)))
+
+# --- Billing runs (docs/billing.md) -----------------------------------------------------------
+# Accounts invoiced in one transaction when a run is posted (a lost worker or database loses
+# at most one chunk, rolled back). Small values only for the fault drills.
+BILLING_POST_CHUNK = int(env("BILLING_POST_CHUNK", "1000"))
 
 # --- Operations (mcoms.ops; docs/operations.md) ---------------------------------------------
 # Raw readings older than this many months go to compressed files (one per site and month)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
-from django.db import transaction
+from django.db import InterfaceError, OperationalError
 
-from mcoms.core import audit
+from mcoms.core import audit, outbox
 from mcoms.core.models import AuditEvent
 from metering import rollups, services
 from metering.ingest import Outcome
@@ -23,10 +23,18 @@ def after_ingest(outcome: Outcome, *, now: dt.datetime) -> None:
         )
     if outcome.meters:
         ids, start, end = sorted(outcome.meters), outcome.start.isoformat(), outcome.end.isoformat()
-        transaction.on_commit(lambda: refresh_rollups.delay(ids, start, end))
+        # Kept in the outbox until the broker takes it: a reading is never left unrolled.
+        outbox.enqueue(refresh_rollups, (ids, start, end))
 
 
-@shared_task(acks_late=True)
+# The database went away (a restart): the rollups are recomputed whole, so try again later.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
 def refresh_rollups(meter_ids: list[int], start: str, end: str) -> None:
     """Recompute hourly, daily and site rollups around newly stored readings."""
     with audit.acting_as(label="rollups", channel=AuditEvent.Channel.TASK):

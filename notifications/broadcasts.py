@@ -31,7 +31,7 @@ from billing.ledger import minor_unit
 from billing.models import LedgerAccount, PostingLine
 from customers.models import Customer
 from customers.selectors import customers_visible_to
-from mcoms.core import audit, clock
+from mcoms.core import audit, clock, outbox
 from mcoms.core.models import AuditEvent, Site, User
 from mcoms.core.roles import Cap, Role
 from mcoms.core.selectors import can_on_site, staff_of_site
@@ -291,9 +291,9 @@ def broadcast_create(
     )
     pk = broadcast.pk
     if scheduled_for is None:
-        transaction.on_commit(lambda: send_broadcast.delay(pk))
+        outbox.publish(send_broadcast, (pk,))  # send_due_broadcasts catches a lost one
     else:
-        transaction.on_commit(lambda: send_broadcast.apply_async((pk,), eta=scheduled_for))
+        outbox.publish(send_broadcast, (pk,), eta=scheduled_for)
     return broadcast
 
 

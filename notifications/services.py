@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.template import Context, Template
 
-from mcoms.core import audit, clock
+from mcoms.core import audit, clock, outbox
 from mcoms.core.models import AuditEvent
 from notifications import catalog, preferences
 from notifications.backends import DeliveryError, backend_for, backend_path_for
@@ -99,9 +99,10 @@ def send_message(
     from notifications.tasks import deliver_message
 
     if not_before is not None:
-        transaction.on_commit(lambda: deliver_message.apply_async((message.pk,), eta=not_before))
+        # Held for quiet hours: release_deferred sends it when due if this is lost.
+        outbox.publish(deliver_message, (message.pk,), eta=not_before)
     else:
-        transaction.on_commit(lambda: deliver_message.delay(message.pk))
+        outbox.enqueue(deliver_message, (message.pk,))  # kept until the broker takes it
     return message
 
 
@@ -246,7 +247,8 @@ def release_due(*, now: datetime | None = None, limit: int = 500) -> int:
     # Their hold is over: lift it, so the worker's claim takes them.
     Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED).update(not_before=None)
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: deliver_message.delay(pk, at.isoformat()))
+        # At most once: if the broker is down, the next sweep finds the message again.
+        outbox.publish(deliver_message, (pk, at.isoformat()))
     return len(ids)
 
 
@@ -283,7 +285,8 @@ def send_again(message_id: int, *, by, note: str = "", now: datetime | None = No
         )
     from notifications.tasks import deliver_message
 
-    transaction.on_commit(lambda: deliver_message.delay(message_id, at.isoformat()))
+    # If the broker is down, the sweep finds the queued message as one whose task was lost.
+    outbox.publish(deliver_message, (message_id, at.isoformat()))
     return True
 
 

@@ -30,14 +30,13 @@ def payment_received(payment) -> None:
     package = payment.customer.package
     mode = package.payment_mode if package is not None else Mode.POSTPAID
     if mode == Mode.PREPAID_TOKEN:
-        from django.db import transaction
-
         from billing.prepaid import tasks, tokens
+        from mcoms.core import outbox
 
         purchase = tokens.sell(payment)
         if purchase.status == purchase.Status.AWAITING_VEND:
             pk = purchase.pk
-            transaction.on_commit(lambda: tasks.vend_token.delay(pk))
+            outbox.publish(tasks.vend_token, (pk,))  # vend_waiting retries a lost one
     elif mode == Mode.PREPAID_CREDIT:
         from billing.prepaid import credit
 

@@ -196,3 +196,51 @@ class AuditEvent(models.Model):
         before, after = self.before or {}, self.after or {}
         keys = sorted(set(before) | set(after))
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+class OutboxTask(models.Model):
+    """A Celery task to publish, written in the transaction that asked for it.
+
+    :mod:`mcoms.core.outbox` publishes it once the transaction commits and deletes the
+    row; a row still here (the broker was down, the process died) is published again by
+    the outbox sweep. The tasks queued this way are idempotent: a second publish is harmless.
+    """
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    eta = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publishes")
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)} (queued {self.created_at:%Y-%m-%d %H:%M:%S})"
+
+
+class TaskDelivery(models.Model):
+    """How often workers began and finished one Celery task (its id and retry number).
+
+    A message whose worker died mid-task (killed, out of memory) is delivered again;
+    the task base class (:mod:`mcoms.core.taskbase`) counts the starts that never
+    finished and refuses the task after ``TASK_WORKER_LOST_LIMIT`` of them. Kept a day.
+    """
+
+    task_id = models.CharField(max_length=64)
+    retries = models.PositiveIntegerField(default=0)
+    task = models.CharField(max_length=200)
+    started = models.PositiveIntegerField(default=0)
+    finished = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task_id", "retries"], name="one_delivery_row_per_try")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.task_id} try {self.retries}: {self.started} started"

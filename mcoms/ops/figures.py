@@ -22,7 +22,7 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from billing import ops_queries as billing_ops
-from mcoms.core import clock
+from mcoms.core import clock, outbox
 from mcoms.ops.models import ProviderBalance, TaskFailure, Threshold
 from metering import ops_queries as metering_ops
 from notifications import ops_queries as messaging_ops
@@ -261,6 +261,11 @@ def collect(now: dt.datetime | None = None) -> Report:
         failed_counts[task] = failed_counts.get(task, 0) + 1
     for task, n in sorted(failed_counts.items()):
         failures.add(n, task=task)
+    kept, oldest = outbox.pending()
+    metric("outbox_waiting", "Tasks kept in the outbox: the broker has not taken them").add(kept)
+    metric("outbox_oldest_seconds", "Age of the oldest task in the outbox").add(
+        max((now - oldest).total_seconds(), 0) if oldest else 0
+    )
     beat = beat_schedules(now)
     age = metric("beat_last_run_age_seconds", "Seconds since beat last ran each schedule")
     every = metric("beat_interval_seconds", "How often each schedule should run")

@@ -34,7 +34,7 @@ import zoneinfo
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mcoms.core import audit, clock
+from mcoms.core import audit, clock, outbox
 from mcoms.core.models import AuditEvent, PublicHoliday
 from metering.steering import calin, policy
 from metering.steering.models import Command, FieldJob, MeterState, SiteSteering
@@ -103,7 +103,7 @@ def schedule(command: Command, at: dt.datetime) -> None:
         return
     delay = max((at - clock.now()).total_seconds(), 0)
     pk = command.pk
-    transaction.on_commit(lambda: tasks.advance.apply_async((pk,), countdown=delay))
+    outbox.publish(tasks.advance, (pk,), countdown=delay)  # the sweeper is the backstop
 
 
 def finish(command: Command, status: str, note: str, *, now: dt.datetime, **changes) -> None:

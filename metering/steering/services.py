@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from customers.models import Customer
-from mcoms.core import audit, clock
+from mcoms.core import audit, clock, outbox
 from mcoms.core.models import AuditEvent, User
 from metering import selectors as meter_selectors
 from metering.models import Meter
@@ -185,7 +185,8 @@ def _start(command: Command) -> None:
     pk = command.pk
     from metering.steering import tasks
 
-    transaction.on_commit(lambda: tasks.advance.delay(pk))
+    # Bounded, never failing the caller; the steering sweep resumes it if the broker is down.
+    outbox.publish(tasks.advance, (pk,))
 
 
 def _close(command: Command, status: str, why: str, *, by: User | None, now: dt.datetime):

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from django.db import transaction
-
 from billing.payments.services import request_to_pay
 from customers.models import Customer
+from mcoms.core import outbox
 from notifications.selfservice import account, messages
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,8 @@ def queue(customer: Customer, amount: Decimal, phone: str) -> None:
     """Start the request-to-pay in the background once the current transaction commits."""
     from notifications.selfservice.tasks import start_payment
 
-    transaction.on_commit(lambda: start_payment.delay(customer.pk, str(amount), phone))
+    # At most once (a second prompt would ask the customer twice): lost if the broker is down.
+    outbox.publish(start_payment, (customer.pk, str(amount), phone))
 
 
 def start(customer: Customer, amount: Decimal, phone: str) -> bool:

@@ -217,29 +217,28 @@ def test_posting_resumes_after_stopping_part_way(org, flat):
     assert numbers == [f"KLA-202610-{n:05d}" for n in range(1, 6)]
 
 
-def test_a_bad_row_stops_the_posting_and_a_rerun_finishes_without_duplicates(org, flat):
+def test_a_bad_row_stops_the_posting_and_a_rerun_finishes_without_duplicates(
+    org, flat, settings
+):
     people = [customer(org.block_a, flat) for _ in range(4)]
     for p in people:
         usage(meter_of(p), "0.1")
     run = _run(org)
-    runs.POST_CHUNK, chunk = 2, runs.POST_CHUNK
-    try:
-        bad = run.items.get(customer=people[3])
-        good_lines = bad.lines
-        bad.lines = [{**good_lines[0], "amount": "3360.5"}, *good_lines[1:]]  # not whole UGX
-        bad.save()
-        with pytest.raises(ledger.LedgerError):
-            _post(run, org)
-        run.refresh_from_db()
-        assert run.status == BillingRun.Status.FAILED and "3360.5" in run.error
-        assert Invoice.objects.count() == 2  # the first chunk went through; the bad one not
-        assert not Invoice.objects.filter(customer=people[3]).exists()
+    settings.BILLING_POST_CHUNK = 2
+    bad = run.items.get(customer=people[3])
+    good_lines = bad.lines
+    bad.lines = [{**good_lines[0], "amount": "3360.5"}, *good_lines[1:]]  # not whole UGX
+    bad.save()
+    with pytest.raises(ledger.LedgerError):
+        _post(run, org)
+    run.refresh_from_db()
+    assert run.status == BillingRun.Status.FAILED and "3360.5" in run.error
+    assert Invoice.objects.count() == 2  # the first chunk went through; the bad one not
+    assert not Invoice.objects.filter(customer=people[3]).exists()
 
-        bad.lines = good_lines
-        bad.save()
-        run = _post(run, org)
-    finally:
-        runs.POST_CHUNK = chunk
+    bad.lines = good_lines
+    bad.save()
+    run = _post(run, org)
     assert run.status == BillingRun.Status.POSTED
     assert Invoice.objects.count() == 4 == Posting.objects.count()
     assert Invoice.objects.filter(customer=people[3]).count() == 1

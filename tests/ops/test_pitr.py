@@ -14,11 +14,7 @@ Needs PostgreSQL's server programs (Debian: postgresql) and, when run as root, t
 from __future__ import annotations
 
 import datetime as dt
-import glob
-import os
-import pwd
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -27,81 +23,9 @@ from pathlib import Path
 
 import pytest
 
-BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
+from tests.ops.servers import BIN, RUN_AS, Cluster, free_port, needs_postgres_server
 
-
-def _runner() -> list[str] | None:
-    if BIN is None:
-        return None
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return None
-    return ["runuser", "-u", "postgres", "--"]
-
-
-RUN_AS = _runner()
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        RUN_AS is None,
-        reason="needs PostgreSQL's server programs (/usr/lib/postgresql/*/bin) and a postgres user",
-    ),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    def __init__(self, data: Path, port: int, log: Path) -> None:
-        self.data, self.port, self.log = data, port, log
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([*RUN_AS, *args], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0 or not check, f"{args[0]}: {done.stderr}{done.stdout}"
-        return done
-
-    def start(self, *settings: str) -> None:
-        options = " ".join(
-            [f"-p {self.port}", "-k /tmp", "-c listen_addresses=''", *[f"-c {s}" for s in settings]]
-        )
-        self.run(
-            f"{BIN}/pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self.run(f"{BIN}/pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
-
-    def sql(self, statement: str) -> str:
-        return self.run(
-            f"{BIN}/psql",
-            "-h",
-            "/tmp",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-XAtc",
-            statement,
-        ).stdout.strip()
+pytestmark = [pytest.mark.slow, needs_postgres_server]
 
 
 @pytest.fixture
