@@ -479,7 +479,12 @@ READINGS = st.lists(
 )
 @given(readings=READINGS)
 def test_any_readings_get_an_answer_never_a_server_error(client, bus, readings):
-    response = post(client, bus, batch(*readings))
+    body = batch(*readings)
+    response = post(client, bus, body)
+    if "\\u0000" in json.dumps(body).lower():
+        # A NUL in any text is refused whole (PostgreSQL can store none), never a 500.
+        assert response.status_code == 400 and b"NUL" in response.content
+        return
     assert response.status_code == 200, response.content[:500]
     answer = response.json()
     assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == len(readings)
