@@ -670,7 +670,8 @@ class Run:
             self.aborted = True  # a cancellation swallowed by wait_for must not loop on
             for t in pending:
                 t.cancel()
-            await asyncio.wait(pending, timeout=10)
+            if pending:
+                await asyncio.wait(pending, timeout=10)
             if pending:
                 self.stats.error(
                     "end of run", f"{len(pending)} tasks still waiting {self.args.drain} s after"
