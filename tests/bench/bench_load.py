@@ -589,25 +589,30 @@ class Run:
         shared = client is None
         client = client or self.client
         began = time.perf_counter()
-
-        async def send():
-            async with self.slots if shared else contextlib.nullcontext():
-                if shared:
-                    s.pool_wait.append(time.perf_counter() - began)
-                s.in_flight += 1
-                s.most_in_flight = max(s.most_in_flight, s.in_flight)
-                try:
-                    return await client.request(method, path, **kw)
-                finally:
-                    s.in_flight -= 1
-
+        # A gateway gives up after the agent's 30 s, its wait for a slot included. The
+        # deadline is httpx's own timeout, not a cancellation: a request cancelled half
+        # way leaves a connection open with nothing sent, and a sync worker that accepted
+        # it waits on it until gunicorn kills the worker (30 s).
+        acquired = False
         try:
-            # A gateway gives up after the agent's timeout, its wait for a slot included.
-            response = await asyncio.wait_for(send(), AGENT_TIMEOUT_S if shared else 60)
+            if shared:
+                await asyncio.wait_for(self.slots.acquire(), AGENT_TIMEOUT_S)
+                acquired = True
+                s.pool_wait.append(time.perf_counter() - began)
+            left = AGENT_TIMEOUT_S - (time.perf_counter() - began) if shared else 60.0
+            s.in_flight += 1
+            s.most_in_flight = max(s.most_in_flight, s.in_flight)
+            try:
+                response = await client.request(method, path, timeout=max(left, 1.0), **kw)
+            finally:
+                s.in_flight -= 1
         except Exception as exc:  # noqa: BLE001 - transport errors and timeouts count
             if not self.aborted:  # not the requests cut short when the run is given up
                 s.record(kind, time.perf_counter() - began, None, repr(exc))
             return None, None, None
+        finally:
+            if acquired:
+                self.slots.release()
         took = time.perf_counter() - began
         code = response.status_code
         s.record(kind, took, code, "" if code < 300 else f"{path}: {response.text[:200]}")
