@@ -551,6 +551,12 @@ class Run:
         self.speedup = args.speedup
         self.interval_s = LOG_INTERVAL_S / args.speedup
         self.first_boundary_s = min(10.0, args.duration / 4)
+        if self.first_boundary_s + args.spread >= args.duration:
+            print(
+                f"Note: the first interval's batches are due until "
+                f"{self.first_boundary_s + args.spread:g} s, past the {args.duration:g} s of "
+                "load: some gateways will send none (shorten --spread)"
+            )
         self.stats = Stats()
         self.stopping = False
         self.aborted = False
