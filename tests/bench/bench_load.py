@@ -921,7 +921,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=120, help="seconds of load")
     parser.add_argument("--gateways", type=int, default=1000)
     parser.add_argument("--staff", type=int, default=4, help="staff sessions")
-    parser.add_argument("--speedup", type=float, default=10, help="intervals this much faster")
+    parser.add_argument("--speedup", type=float, default=3, help="intervals this much faster")
     parser.add_argument(
         "--spread",
         type=float,
