@@ -930,6 +930,9 @@ def main() -> int:
     )
     parser.add_argument("--customers", type=int, default=1000, help="on the dashboard site")
     parser.add_argument("--backlog", type=int, default=20, help="gateways back from an outage")
+    parser.add_argument(
+        "--references", type=int, default=10, help="times each page is timed without load"
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--connections", type=int, default=200, help="the gateways' pool")
     parser.add_argument("--database-url", default=f"{SERVER}/{DB_NAME}")
@@ -990,7 +993,8 @@ def main() -> int:
         )
         connection.close()
         server = Gunicorn(["--workers", str(args.workers)], env)
-        quiet = without_load(f"http://127.0.0.1:{server.port}", the_fleet, the_fleet.staff[0], 10)
+        base = f"http://127.0.0.1:{server.port}"
+        quiet = without_load(base, the_fleet, the_fleet.staff[0], args.references)
         loads["before"] = load_average()
         loads["cpu_before"] = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         print(f"Load average before the load: {loads['before']}; {args.duration:g} s of load...")

@@ -32,7 +32,7 @@ def test_a_thousand_gateways_and_staff_at_once_without_errors(tmp_path):
         # every gateway sends its batch within the run (the real quarter-hour burst, 11 s,
         # and the latency goals are the full run's).
         *("--duration", "25", "--spread", "18", "--speedup", "1", "--backlog", "5"),
-        *("--drain", "40", "--timeout", "240"),
+        *("--drain", "40", "--timeout", "240", "--references", "2"),
         *("--database-url", server_url(name), "--keep", "--no-latency-goals"),
         *("--json", str(figures)),
     ]
