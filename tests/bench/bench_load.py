@@ -545,9 +545,10 @@ async def staff_session(run: Run, username: str, rng: random.Random) -> None:
 
 
 class Run:
-    def __init__(self, args, fleet: Fleet, port: int) -> None:
+    def __init__(self, args, fleet: Fleet, port: int, edge_port: int) -> None:
         self.args, self.fleet = args, fleet
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"http://127.0.0.1:{port}"  # staff pages and /healthz
+        self.edge_base = f"http://127.0.0.1:{edge_port}"  # the gateways' edge API
         self.speedup = args.speedup
         self.interval_s = LOG_INTERVAL_S / args.speedup
         self.first_boundary_s = min(10.0, args.duration / 4)
@@ -659,7 +660,7 @@ class Run:
         for n in rng.sample(range(len(self.fleet.gateways)), self.args.backlog):
             self.fleet.gateways[n].backlog = True
         async with httpx.AsyncClient(
-            base_url=self.base, timeout=httpx.Timeout(30, pool=None), limits=limits
+            base_url=self.edge_base, timeout=httpx.Timeout(30, pool=None), limits=limits
         ) as client:
             self.client = client
             self.t0 = time.monotonic()
@@ -723,6 +724,15 @@ def without_load(base: str, fleet: Fleet, username: str, count: int) -> dict[str
     return asyncio.run(go())
 
 
+def pools(args) -> str:
+    if not args.edge_workers:
+        return f"one gunicorn pool of {args.workers} sync workers"
+    return (
+        f"gunicorn: web pool {args.workers} sync workers (staff, /healthz), edge pool "
+        f"{args.edge_workers} (gateways, nice {args.edge_nice})"
+    )
+
+
 def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: dict) -> dict:
     s = run.stats
     elapsed = run.elapsed
@@ -732,7 +742,7 @@ def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: d
     print(
         f"\n{len(fleet.gateways):,} gateways ({fleet.meters:,} meters), {len(fleet.staff)} staff "
         f"sessions, {args.duration} s of load (+{elapsed - args.duration:.1f} s to finish), "
-        f"gunicorn {args.workers} sync workers; client pool {args.connections} connections "
+        f"{pools(args)}; client pool {args.connections} connections "
         f"(latency counts the wait for one)"
     )
     print(
@@ -933,7 +943,18 @@ def main() -> int:
     parser.add_argument(
         "--references", type=int, default=10, help="times each page is timed without load"
     )
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="the web pool's sync workers (WEB_CONCURRENCY)"
+    )
+    parser.add_argument(
+        "--edge-workers",
+        type=int,
+        default=3,
+        help="the edge pool's sync workers (EDGE_CONCURRENCY); 0: one pool serves all",
+    )
+    parser.add_argument(
+        "--edge-nice", type=int, default=10, help="the edge pool's lower CPU priority"
+    )
     parser.add_argument("--connections", type=int, default=200, help="the gateways' pool")
     parser.add_argument("--database-url", default=f"{SERVER}/{DB_NAME}")
     parser.add_argument("--drain", type=float, default=45, help="seconds to finish after")
@@ -971,7 +992,7 @@ def main() -> int:
     }
     os.environ.update(env)
     loads = {"setup": load_average()}
-    server = None
+    server = edge = None
     failed = True
     try:
         import django
@@ -993,12 +1014,14 @@ def main() -> int:
         )
         connection.close()
         server = Gunicorn(["--workers", str(args.workers)], env)
+        if args.edge_workers:
+            edge = Gunicorn(["--workers", str(args.edge_workers)], env, nice=args.edge_nice)
         base = f"http://127.0.0.1:{server.port}"
         quiet = without_load(base, the_fleet, the_fleet.staff[0], args.references)
         loads["before"] = load_average()
         loads["cpu_before"] = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         print(f"Load average before the load: {loads['before']}; {args.duration:g} s of load...")
-        run = Run(args, the_fleet, server.port)
+        run = Run(args, the_fleet, server.port, edge.port if edge else server.port)
         asyncio.run(run.main())
         print(f"Load over; reporting ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         loads["after"] = load_average()
@@ -1008,8 +1031,9 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
     finally:
         signal.alarm(0)
-        if server is not None:
-            server.stop()
+        for pool in (server, edge):
+            if pool is not None:
+                pool.stop()
         with contextlib.suppress(Exception):
             from django.db import connections
 

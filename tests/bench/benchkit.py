@@ -33,13 +33,16 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn serving the platform on a free port, started with ``options``."""
 
-    def __init__(self, options: list[str], env: dict[str, str]) -> None:
+    def __init__(self, options: list[str], env: dict[str, str], *, nice: int = 0) -> None:
+        """``nice`` lowers the CPU priority of the server's processes (a pool whose
+        clients can wait, given less CPU than the pages staff wait on)."""
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "mcoms.wsgi:application", *options]
             + ["--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
             cwd=ROOT,
             env={**os.environ, **env},
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
@@ -82,6 +83,18 @@ def test_compose_has_every_service_in_the_production_profile(compose):
     assert text.count("MCOMS_PROFILE: production") >= 4  # migrate, web, worker, beat
     assert "DATABASE_URL: postgres://mcoms:validation-only@postgres:5432/mcoms" in text
     assert "CELERY_BROKER_URL: redis://redis:6379/0" in text
+
+
+def test_the_edge_api_has_a_pool_of_its_own_with_less_cpu_weight(compose):
+    full = compose("config", **filled())
+    assert full.returncode == 0, full.stderr
+    services = yaml.safe_load(full.stdout)["services"]
+    edge, web = services["edge"], services["web"]
+    assert "gunicorn mcoms.wsgi" in " ".join(edge["command"])
+    assert edge["environment"]["MCOMS_PROFILE"] == "production"
+    assert edge["cpu_shares"] < web.get("cpu_shares", 1024)
+    published = {str(p.get("published", p)) if isinstance(p, dict) else p for p in edge["ports"]}
+    assert any("8001" in p for p in published)
 
 
 def test_provider_keys_in_the_env_file_reach_the_apps_containers(compose, tmp_path):
