@@ -309,6 +309,7 @@ def test_schema_documents_the_consumption_api(client, org):
         operation = schema["paths"][f"/api/v1/{subject}/{{id}}/consumption/"]["get"]
         names = {p["name"] for p in operation["parameters"]}
         assert names == {"id", "from", "to", "by"}
-        assert set(operation["responses"]) == {"200", "400", "404"}
+        # 429: every operation may be throttled (mcoms.security.throttles).
+        assert set(operation["responses"]) == {"200", "400", "404", "429"}
     answer = schema["components"]["schemas"]["Consumption"]["properties"]
     assert {"from", "to", "buckets", "totals", "timezone"} <= set(answer)
