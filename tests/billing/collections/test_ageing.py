@@ -8,6 +8,8 @@ import io
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import ledger
@@ -92,6 +94,20 @@ def test_query_count_does_not_grow_with_customers(org, django_assert_max_num_que
     assert len(report.customers) == 12
     with django_assert_max_num_queries(3):
         ageing.site_arrears([org.block_a, org.block_b, org.jinja_town], AS_OF)
+
+
+def test_open_amounts_summed_over_a_join_not_a_subquery_per_invoice(org, book):
+    """What was allocated is grouped by invoice in the query itself: a subquery per invoice
+    ran twice a row on PostgreSQL and, where most customers owe (the weeks after the
+    bills go out), its estimated cost set off JIT compilation, tripling the dashboard's
+    arrears query."""
+    akello, bbosa, chebet = book
+    with CaptureQueriesContext(connection) as queries:
+        rows = ageing.open_invoice_rows([org.block_a.pk], [akello.pk, bbosa.pk])
+    invoices = next(q["sql"] for q in queries if "billing_invoice" in q["sql"])
+    assert invoices.upper().count("SELECT") == 1
+    # Bbosa's bill is covered by two allocations (a payment and a credit note).
+    assert [r["open"] for r in rows] == [D("1500"), D("3000"), D("4000"), D("5000"), D("6000")]
 
 
 # --- Pages ---------------------------------------------------------------------------------
