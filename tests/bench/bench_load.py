@@ -27,8 +27,9 @@ The data:
 gunicorn serves the platform as docker-compose.yml does: a web pool for staff pages and
 ``/healthz`` (``--workers`` sync workers, default 2) and the gateways' edge API in a pool
 of its own (``--edge-workers``, default 3, at ``--edge-nice`` 10: compose gives it a quarter
-of the CPU weight); ``--edge-workers 0`` serves everything from one pool. Rollups are queued to an in-memory broker nobody
-consumes, as in bench_ingest (bench_ingest measures what they cost).
+of the CPU weight); ``--edge-workers 0`` serves everything from one pool. Rollups are
+queued to an in-memory broker nobody consumes, as in bench_ingest (bench_ingest measures
+what they cost).
 
 The simulated gateways (one asyncio process, one ``httpx.AsyncClient`` with at most
 ``--connections`` connections) behave like ``edge_agent``: at each log interval boundary
