@@ -32,24 +32,23 @@ class Rule:
     what: str = "failures"  # how an audit note names the events
 
 
-def login_username() -> Rule:
+def _sign_in_rule(scope: str, limit: int, what: str) -> Rule:
+    """A lock after ``limit`` failures in the sign-in window, for the sign-in lock time."""
     return Rule(
-        "login-username",
-        settings.LOGIN_FAILURES_PER_USERNAME,
+        scope,
+        limit,
         dt.timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES),
         dt.timedelta(minutes=settings.LOGIN_LOCK_MINUTES),
-        "failed sign-ins",
+        what,
     )
+
+
+def login_username() -> Rule:
+    return _sign_in_rule("login-username", settings.LOGIN_FAILURES_PER_USERNAME, "failed sign-ins")
 
 
 def login_address() -> Rule:
-    return Rule(
-        "login-address",
-        settings.LOGIN_FAILURES_PER_ADDRESS,
-        dt.timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES),
-        dt.timedelta(minutes=settings.LOGIN_LOCK_MINUTES),
-        "failed sign-ins",
-    )
+    return _sign_in_rule("login-address", settings.LOGIN_FAILURES_PER_ADDRESS, "failed sign-ins")
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -148,12 +147,8 @@ def _minutes(delta: dt.timedelta) -> str:
 
 def portal_address() -> Rule:
     """Wrong PINs and codes on the customer portal from one address, any phone numbers."""
-    return Rule(
-        "portal-address",
-        settings.PORTAL_FAILURES_PER_ADDRESS,
-        dt.timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES),
-        dt.timedelta(minutes=settings.LOGIN_LOCK_MINUTES),
-        "wrong PINs or codes",
+    return _sign_in_rule(
+        "portal-address", settings.PORTAL_FAILURES_PER_ADDRESS, "wrong PINs or codes"
     )
 
 
