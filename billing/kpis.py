@@ -15,9 +15,9 @@ lines, postings and accounts for every figure; the ledger is read only for what 
 nowhere else (prepaid charges) and for balances.
 
 Amounts are kept per currency: a site has one currency, and nothing adds two currencies.
-Arrears and their ageing reuse :func:`billing.collections.ageing.open_invoice_rows` (open
-amounts of invoices, computed in the database, capped by the ledger balance), asked only
-about the customers whose balance is above zero — nobody else can have anything open.
+Arrears and their ageing are the collections report's own query
+(:func:`billing.collections.ageing.ageing_by_site`: open amounts of invoices capped by
+the ledger balance, summed by bucket in the database).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from billing.collections.ageing import Buckets, bucket_for, due_date, open_invoice_rows
+from billing.collections.ageing import Buckets, ageing_by_site
 from billing.models import Invoice, LedgerAccount, Posting, PostingLine
 from billing.payments.models import Payment
 from customers.kpis import by_zone, local_bounds
@@ -109,29 +109,11 @@ def flows(sites: list[Site], first: dt.date, last: dt.date, *, by: str = "day"):
 
 def arrears(site_ids: Iterable[int], as_of: dt.date) -> dict[int, Buckets]:
     """Per site id: open invoice amounts by days past due on ``as_of`` (the ageing report's
-    buckets: not yet due, 0–30, 31–60, 61–90, over 90), and ``owing``: customers in arrears."""
-    ids = list(site_ids)
-    positive = (
-        _receivable_lines()
-        .filter(account__site_id__in=ids)
-        .values("account__customer_id")
-        .order_by()
-        .annotate(balance=Sum("amount"))
-        .filter(balance__gt=0)
-        .values_list("account__customer_id", flat=True)
-    )
-    found: dict[int, Buckets] = defaultdict(Buckets)
-    owing: dict[int, set[int]] = defaultdict(set)
-    candidates = list(positive)
-    for row in open_invoice_rows(ids, candidates) if candidates else []:
-        days = (as_of - due_date(row["due_on"], row["issued_on"])).days
-        key = bucket_for(days)
-        found[row["site_id"]].add(key, row["open"])
-        if days >= 0:
-            owing[row["site_id"]].add(row["customer_id"])
-    for site_id, buckets in found.items():
-        buckets.owing = len(owing[site_id])
-    return dict(found)
+    buckets: not yet due, 0–30, 31–60, 61–90, over 90), and ``owing``: customers in arrears.
+
+    One query, summed in the database (:func:`billing.collections.ageing.ageing_by_site`).
+    """
+    return ageing_by_site(site_ids, as_of)
 
 
 def customer_money(

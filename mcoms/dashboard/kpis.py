@@ -261,7 +261,7 @@ def figures(
             money_trend[cur][day][1] += collected
         for site_id, buckets in billing_kpis.arrears(ids, today_for(sites, now)).items():
             m = per_site[site_id].money[currency[site_id]]
-            m.arrears, m.owing = buckets, getattr(buckets, "owing", 0)
+            m.arrears, m.owing = buckets, buckets.owing
     total = Tally()
     for t in per_site.values():
         total.add(t)
