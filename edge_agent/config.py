@@ -26,7 +26,7 @@ LEGACY_TYPES = {"1phase": "DDSU666", "3phase": "DTSU666"}
 KNOWN_VARIANTS = {None, "", "standard"}
 TOP_KEYS = {"server", "bus", "poll_interval_s", "log_interval_s", "heartbeat_interval_s",
             "state_dir", "csv_log", "meters", "gateway", "site_timezone", "clock_sync",
-            "outbox_max_mb", "upload_gzip", "meter_latency_s", "openems"}
+            "outbox_max_mb", "upload_gzip", "upload_spread_s", "meter_latency_s", "openems"}
 SERVER_KEYS = {"url", "token", "token_file"}
 BUS_KEYS = {"port", "baudrate", "parity", "stopbits", "bytesize", "timeout_s"}
 METER_KEYS = {"id", "address", "name", "type", "model", "variant", "energy_register",
@@ -74,6 +74,9 @@ class AgentConfig:
     clock_sync: str = "auto"
     outbox_max_mb: float = 200.0
     upload_gzip: bool = True
+    # A new interval's readings wait a fixed delay below this (taken from the gateway's
+    # name) before going out, so a fleet's uploads do not all land in the same second.
+    upload_spread_s: float = 60.0
     meter_latency_s: float = 0.02
     meters: tuple[MeterConfig, ...] = ()
     config_version: int | None = None
@@ -217,6 +220,8 @@ def parse_config(data, env: dict | None = None) -> tuple[AgentConfig, list[str]]
         outbox_max_mb=_check("outbox_max_mb", data.get("outbox_max_mb", 200.0), float,
                              minimum=0.01),
         upload_gzip=_check("upload_gzip", data.get("upload_gzip", True), bool),
+        upload_spread_s=_check("upload_spread_s", data.get("upload_spread_s", 60.0), float,
+                               minimum=0.0),
         meter_latency_s=_check("meter_latency_s", data.get("meter_latency_s", 0.02), float,
                                minimum=0.0),
         meters=parse_meters(data.get("meters") or [], "meters", warnings),

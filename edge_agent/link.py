@@ -10,7 +10,7 @@ from .config import ConfigError, apply_server_config, save_cached
 from .heartbeat import build_heartbeat, parse_answer
 from .openems import PlantQueue, status_report
 from .outbox import Outbox
-from .uploader import Api, ApiError, Uploader
+from .uploader import Api, ApiError, Uploader, upload_offset
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,11 @@ class Link:
     def open(self) -> None:
         """Open the link's own outbox connection (on the thread that will use it)."""
         self.outbox = Outbox(self.agent.outbox_path, self.agent.cfg.outbox_max_mb)
-        self.uploader = Uploader(self.api, self.outbox, lambda: self.agent.cfg.gateway,
-                                 self.clock)
+        cfg = lambda: self.agent.cfg  # noqa: E731 - the server's answer may replace it
+        self.uploader = Uploader(
+            self.api, self.outbox, lambda: cfg().gateway, self.clock,
+            hold_s=lambda: upload_offset(cfg().gateway, cfg().upload_spread_s,
+                                         cfg().log_interval_s))
         self.plant = PlantQueue(self.outbox)
         self.plant_uploader = Uploader(self.api, self.plant, lambda: self.agent.cfg.gateway,
                                        self.clock, path="/plant")

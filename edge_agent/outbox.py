@@ -95,6 +95,17 @@ class Outbox:
             row = (batch_id,)
         return self.batch(row[0])
 
+    def has_open_batch(self) -> bool:
+        """Whether a batch is built and not yet answered (it goes next, as it is)."""
+        return self.db.execute(
+            "SELECT 1 FROM batches WHERE state = 'open' LIMIT 1").fetchone() is not None
+
+    def first_unbatched_ts(self) -> str | None:
+        """The interval of the reading a new batch would start with (the oldest added)."""
+        row = self.db.execute(
+            "SELECT ts FROM readings WHERE batch_id IS NULL ORDER BY id LIMIT 1").fetchone()
+        return row[0] if row else None
+
     def batch(self, batch_id: str) -> dict:
         """The exact body of a batch, as first built."""
         created, sent_at, gateway = self.db.execute(

@@ -3,15 +3,25 @@
 Answers: 200 -> done; 5xx, 429, no answer -> keep and retry with exponential
 backoff and jitter, never sooner than ``Retry-After``; 413 -> split and retry;
 401 -> keep everything and hold until the token changes; other 4xx -> dead letter.
+
+Spreading a fleet's uploads: every gateway takes its interval readings at the same
+boundary (:00, :15, ...), so without care a thousand gateways post within the same few
+seconds and each waits behind the others. A new interval's readings are held for a fixed
+delay of their own gateway (:func:`upload_offset`, from its name: the same every
+interval, different between gateways, below ``upload_spread_s`` and half the interval)
+before their batch is built. A backlog, a retry or a batch already built is never held.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -24,6 +34,17 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 AUTH_HOLD_S = 900.0
+
+
+def upload_offset(gateway: str | None, spread_s: float, interval_s: float) -> float:
+    """Seconds this gateway holds a new interval's readings: in ``[0, spread)``, where
+    spread is ``spread_s`` but at most half the interval; evenly spread over a fleet and
+    fixed for a gateway (a hash of its name), so its uploads stay regular."""
+    spread = min(spread_s, interval_s / 2)
+    if not gateway or spread <= 0:
+        return 0.0
+    digest = hashlib.sha256(gateway.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * spread
 
 
 class ApiError(Exception):
@@ -102,8 +123,10 @@ class Uploader:
     """Sends the outbox's batches one at a time, as the contract says."""
 
     def __init__(self, api: Api, outbox: Outbox, gateway_source, clock: Clock,
-                 rng=random.random, batch_limit: int = 5000, path: str = "/readings"):
+                 rng=random.random, batch_limit: int = 5000, path: str = "/readings",
+                 hold_s: Callable[[], float] = lambda: 0.0):
         self.api = api
+        self.hold_s = hold_s  # seconds a new interval's readings wait (upload_offset)
         self.path = path  # "/plant" for the plant samples' queue (openems.PlantQueue)
         self.outbox = outbox
         self.gateway_source = gateway_source
@@ -127,6 +150,8 @@ class Uploader:
         gateway = self.gateway_source()
         if not gateway:
             return "idle"  # the gateway's name comes with the server's config
+        if self._holding():
+            return "wait"
         batch = self.outbox.next_batch(gateway, iso(self.clock.now()), self.batch_limit)
         if batch is None:
             return "idle"
@@ -135,6 +160,17 @@ class Uploader:
         except ApiError as exc:
             return self._retry(f"no answer: {exc}", None)
         return self._handle(batch, response)
+
+    def _holding(self) -> bool:
+        """Whether the next batch to build starts with readings still in their hold."""
+        hold = self.hold_s()
+        if hold <= 0 or self.outbox.has_open_batch():
+            return False
+        first = self.outbox.first_unbatched_ts()
+        if first is None:
+            return False
+        ts = datetime.fromisoformat(first.replace("Z", "+00:00"))
+        return self.clock.now() < ts + timedelta(seconds=hold)
 
     def _handle(self, batch: dict, response: httpx.Response) -> str:
         code, batch_id = response.status_code, batch["batch_id"]

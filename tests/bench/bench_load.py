@@ -34,8 +34,11 @@ what they cost).
 The simulated gateways (one asyncio process, one ``httpx.AsyncClient`` with at most
 ``--connections`` connections) behave like ``edge_agent``: at each log interval boundary
 (900 s, compressed ``--speedup`` times) every gateway posts one batch of one reading per
-meter, gzip-compressed, within 0-20 s real time of the boundary (a poll interval of 10 s
-plus the sweep, as on a real bus: that burst is at the real pace); a heartbeat every
+meter, gzip-compressed, after the next sweep (within ``--spread`` 11 s of the boundary: the
+poll interval of 10 s, the sweep and the link's 1-s tick) and the gateway's own delay
+(``edge_agent.uploader.upload_offset`` of its name, below ``--upload-spread``: the agent's
+``upload_spread_s``, 60 s; 0 sends every batch within the 11 s, as agents did before it);
+that burst is at the real pace; a heartbeat every
 300 s (compressed the same), listing every meter in its first one; one config fetch each,
 spread over the first heartbeat interval (as after a config change). ``--backlog`` of the
 gateways come back from an outage: their first batch carries the readings of the past
@@ -88,12 +91,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import SERVER, Gunicorn  # noqa: E402
 
+from edge_agent.config import AgentConfig  # noqa: E402
+from edge_agent.uploader import upload_offset  # noqa: E402
+
 DB_NAME = "mcoms_bench_load"
 LOG_INTERVAL_S = 900  # the agent's default log_interval_s (the contract's example)
 HEARTBEAT_S = 300  # the agent's default heartbeat_interval_s (the contract: every 5 min)
 # After a boundary a reading waits for the next sweep (the poll interval, 10 s: the agents'
-# phases are spread), the sweep itself (~0.1 s a meter) and the link's 1-s tick.
-UPLOAD_SPREAD_S = 11.0
+# phases are spread), the sweep itself (~0.1 s a meter) and the link's 1-s tick...
+SWEEP_SPREAD_S = 11.0
+# ... then the gateway's own delay, below the agent's upload_spread_s.
+UPLOAD_SPREAD_S = AgentConfig.upload_spread_s
 AGENT_TIMEOUT_S = 30.0  # edge_agent.uploader.Api: no answer within it is no answer
 BACKLOG_READINGS = 1000
 GOAL_DASHBOARD_MS = 300  # docs/dashboards.md: site dashboard p95 < 300 ms
@@ -454,7 +462,9 @@ class Gateway:
         next_hb = run.t0 + self.rng.uniform(0, hb_every)
         config_at = next_hb
         boundary = 0
-        next_batch = run.boundary_at(0) + self.rng.uniform(0, run.args.spread)
+        # The agent: the next sweep after the boundary, then the gateway's own delay.
+        delay = upload_offset(self.gw.name, run.args.upload_spread, LOG_INTERVAL_S)
+        next_batch = run.boundary_at(0) + self.rng.uniform(0, run.args.spread) + delay
         while True:
             when = min(next_hb, next_batch, config_at)
             if when >= run.stop_at:
@@ -473,7 +483,9 @@ class Gateway:
             else:
                 self.add_batch(boundary)
                 boundary += 1
-                next_batch = run.boundary_at(boundary) + self.rng.uniform(0, run.args.spread)
+                next_batch = (
+                    run.boundary_at(boundary) + self.rng.uniform(0, run.args.spread) + delay
+                )
         self.closed = True
         self.wake.set()
         await uploads
@@ -555,11 +567,12 @@ class Run:
         self.speedup = args.speedup
         self.interval_s = LOG_INTERVAL_S / args.speedup
         self.first_boundary_s = min(10.0, args.duration / 4)
-        if self.first_boundary_s + args.spread >= args.duration:
+        last_due = self.first_boundary_s + args.spread + args.upload_spread
+        if last_due >= args.duration:
             print(
-                f"Note: the first interval's batches are due until "
-                f"{self.first_boundary_s + args.spread:g} s, past the {args.duration:g} s of "
-                "load: some gateways will send none (shorten --spread)"
+                f"Note: the first interval's batches are due until {last_due:g} s, past the "
+                f"{args.duration:g} s of load: some gateways will send none (shorten --spread "
+                "or --upload-spread)"
             )
         self.stats = Stats()
         self.stopping = False
@@ -795,12 +808,14 @@ def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: d
         f"Real world: {len(fleet.gateways):,} gateways x {fleet.meters / len(fleet.gateways):.1f} "
         f"meters at a {LOG_INTERVAL_S // 60}-minute interval = {real_readings:.1f} readings/s "
         f"({len(fleet.gateways) / LOG_INTERVAL_S:.2f} batches/s, each burst of "
-        f"{len(fleet.gateways):,} batches within {UPLOAD_SPREAD_S:.0f} s of the boundary), "
+        f"{len(fleet.gateways):,} batches within {SWEEP_SPREAD_S + UPLOAD_SPREAD_S:.0f} s of "
+        "the boundary), "
         f"{real_hb:.2f} heartbeats/s.\nThis run: {rate:,.1f} readings/s, "
         f"{steady:,.1f}/s without the backlogs ({steady / real_readings:.1f}x), "
         f"{batches:.1f} batches/s, {hb:.1f} heartbeats/s "
         f"({hb / real_hb:.1f}x); intervals {args.speedup:g}x faster, each one's batches within "
-        f"{args.spread:g} s (real: {UPLOAD_SPREAD_S:g} s)."
+        f"{args.spread + args.upload_spread:g} s (real: {SWEEP_SPREAD_S + UPLOAD_SPREAD_S:g} s: "
+        f"the sweep's {SWEEP_SPREAD_S:g} and the agents' spread of {UPLOAD_SPREAD_S:g})."
     )
     for k, due in sorted(s.due.items()):
         print(
@@ -938,8 +953,15 @@ def main() -> int:
     parser.add_argument(
         "--spread",
         type=float,
+        default=SWEEP_SPREAD_S,
+        help="seconds after the boundary until the sweep's readings are in (real: 11)",
+    )
+    parser.add_argument(
+        "--upload-spread",
+        type=float,
         default=UPLOAD_SPREAD_S,
-        help="seconds over which an interval's batches arrive (real: 11)",
+        help="the agents' upload_spread_s: each gateway's fixed delay is below it "
+        f"(default {UPLOAD_SPREAD_S:g}; 0: every batch within --spread of the boundary)",
     )
     parser.add_argument("--customers", type=int, default=1000, help="on the dashboard site")
     parser.add_argument("--backlog", type=int, default=20, help="gateways back from an outage")

@@ -79,6 +79,7 @@ def test_environment_overrides_the_file(config_file):
     ({"meters": [{"id": 5}, {"address": 5}]}, "address 5 appears twice"),
     ({"site_timezone": "Mars/Olympus"}, "site_timezone"),
     ({"bus": {}}, "bus.port"),
+    ({"upload_spread_s": -5}, "upload_spread_s"),
 ])
 def test_a_bad_value_names_its_key(change, key):
     data = {"bus": {"port": "/dev/ttyUSB0"}, **change}
@@ -91,6 +92,14 @@ def test_an_unknown_key_is_a_warning(config_file, caplog):
     caplog.set_level(logging.WARNING)
     load_config(str(config_file), env={})
     assert "unknown key new_feature" in caplog.text
+
+
+def test_upload_spread_defaults_to_a_minute_and_stays_local(config_file):
+    cfg = load_config(str(config_file), env={})
+    assert cfg.upload_spread_s == 60.0
+    off, _warnings = parse_config({"bus": {"port": "/dev/ttyUSB0"}, "upload_spread_s": 0}, env={})
+    assert off.upload_spread_s == 0.0
+    assert apply_server_config(cfg, {**SERVER, "log_interval_s": 60}).upload_spread_s == 60.0
 
 
 def test_server_answer_wins_for_meters_intervals_and_line_but_not_the_port(config_file):

@@ -6,7 +6,7 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.outbox import Outbox
-from edge_agent.uploader import AUTH_HOLD_S, Api, Uploader, retry_after_s
+from edge_agent.uploader import AUTH_HOLD_S, Api, Uploader, retry_after_s, upload_offset
 
 from .test_outbox import readings
 
@@ -181,3 +181,34 @@ def test_a_server_down_for_days(rig):
     assert up.drain() == "idle"
     assert len(platform.stored) == 5 * 96 * 12 and platform.duplicates == 0
     assert all(len(json.loads(content)) <= 5000 for content, _ in platform.batches.values())
+
+
+def test_upload_offsets_spread_a_fleet_evenly_and_stay_fixed_per_gateway():
+    names = [f"site-{n // 3:03d}-gw{n % 3}" for n in range(1000)]
+    offsets = [upload_offset(name, 60, 900) for name in names]
+    assert all(0 <= o < 60 for o in offsets)
+    per_6s = [sum(1 for o in offsets if k * 6 <= o < (k + 1) * 6) for k in range(10)]
+    assert min(per_6s) > 60 and max(per_6s) < 140, per_6s  # ~100 in each tenth
+    assert upload_offset(names[0], 60, 900) == offsets[0]  # the same every interval
+    assert len(set(offsets)) == 1000
+    # Never more than half the interval, nothing without a spread or a name.
+    assert all(upload_offset(name, 60, 30) < 15 for name in names[:50])
+    assert upload_offset(names[0], 0, 900) == 0 and upload_offset(None, 60, 900) == 0
+
+
+def test_a_fresh_interval_is_held_a_built_batch_never(rig):
+    up, box, clock, platform, _ = rig  # 15:14:50
+    up.hold_s = lambda: 30.0
+    box.add(readings(1, start=15 * 60 + 15))  # the 15:15 reading
+    clock.advance(30)  # 15:15:20
+    assert up.step() == "wait" and not platform.stored
+    clock.advance(10)  # 15:15:30: its 30 s are over
+    platform.force(503)
+    assert up.step() == "retry"  # built and sent: from now on retried as it is, unheld
+    box.add(readings(1, start=15 * 60 + 16))  # 15:16, fresh, but not in that batch
+    clock.advance(31)  # 15:16:01
+    up.status.next_attempt = 0.0
+    assert up.step() == "sent" and len(platform.stored) == 1
+    assert up.step() == "wait"  # the 15:16 reading waits for its own 30 s
+    clock.advance(29)
+    assert up.step() == "sent" and len(platform.stored) == 2
