@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from mcoms.core.audit import acting_as
 from mcoms.dashboard.kpis import figures, preset_period
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +79,54 @@ def test_currencies_are_never_added_together(org, book):
     assert set(by_currency) == {"UGX", "KES"}
     assert by_currency["UGX"].billed == D("12700")
     assert by_currency["KES"].billed == D("0")
+
+
+def test_meter_health_by_each_gateways_window_in_a_query_that_does_not_grow(org):
+    """Online means a reading within the site's missing intervals x the gateway's log
+    interval. Gateways are grouped by that window: the query is the same size for three
+    gateways or thirty (a regional overview has hundreds)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mcoms.core.models import Site
+    from metering import kpis as meter_kpis
+    from metering import partitions, services
+    from metering.models import Gateway, MeterComms
+    from tests.metering.edge_fixtures import install
+
+    now = dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC)
+    Site.objects.filter(pk=org.block_a.pk).update(missing_read_intervals=4)  # 4 x 15 min
+    Site.objects.filter(pk=org.block_b.pk).update(missing_read_intervals=2)  # 2 x 5 min
+    partitions.ensure_months([dt.date(2026, 6, 1)])
+    meters = {}
+    for site, log_s in ((org.block_a, 900), (org.block_b, 300)):
+        with acting_as(label="test setup"):
+            gateway = services.gateway_create(
+                site=site, name=f"gw-{site.code}", now=now - dt.timedelta(days=10)
+            )
+        Gateway.objects.filter(pk=gateway.pk).update(log_interval_s=log_s)
+        meters[site.pk] = install(site, gateway, 10, at=now - dt.timedelta(days=2))
+    # Both meters last reported 30 minutes ago: within Block A's hour, past Block B's 10 min.
+    for meter in meters.values():
+        MeterComms.objects.update_or_create(
+            meter=meter,
+            defaults={"last_reading_ts": now - dt.timedelta(minutes=30), "updated_at": now},
+        )
+    ids = [org.block_a.pk, org.block_b.pk]
+
+    def measured():
+        with CaptureQueriesContext(connection) as queries:
+            health = meter_kpis.meter_health(ids, now=now)
+        return health, max(len(q["sql"]) for q in queries.captured_queries)
+
+    health, size = measured()
+    assert (health[org.block_a.pk]["online"], health[org.block_a.pk]["offline"]) == (1, 0)
+    assert (health[org.block_b.pk]["online"], health[org.block_b.pk]["offline"]) == (0, 1)
+    with acting_as(label="test setup"):
+        for n in range(27):
+            site = org.block_a if n % 2 else org.block_b
+            extra = services.gateway_create(site=site, name=f"gw-more-{n}", now=now)
+            Gateway.objects.filter(pk=extra.pk).update(log_interval_s=900 if n % 2 else 300)
+    again, grown = measured()
+    assert again == health
+    assert grown == size  # the same two windows: the same query
