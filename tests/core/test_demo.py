@@ -85,6 +85,7 @@ def test_demo_edge_writes_the_agents_config_and_a_working_token(settings, tmp_pa
     assert config["server"]["url"] == "http://127.0.0.1:8123"
     assert config["bus"]["port"] == "socket://127.0.0.1:5999"
     assert config["clock_sync"] == "always"
+    assert config["upload_spread_s"] == 0  # the demo's one gateway sends each reading at once
     token = (tmp_path / "edge" / "token").read_text().strip()
     assert tokens.gateway_for_token(token).name == demo.DEMO_GATEWAY
     # Every `make run` rotates: the previous token keeps its grace period, the new one works.

@@ -51,6 +51,8 @@ class Command(BaseCommand):
             "poll_interval_s": document["poll_interval_s"],
             "log_interval_s": document["log_interval_s"],
             "heartbeat_interval_s": 30,
+            # One gateway: no fleet to spread, and the demo shows each reading at once.
+            "upload_spread_s": 0,
             "state_dir": str(folder / "state"),
             "csv_log": False,
             "site_timezone": gateway.site.timezone,
