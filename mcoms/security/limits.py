@@ -172,3 +172,23 @@ def ussd_one_time_pins() -> Rule:
         None,
         "one-time PINs sent",
     )
+
+
+# Longer than every rule's window (the longest is a day: one-time PINs): a counter whose
+# window started before this and that holds no lock counts nothing any more.
+FORGET_AFTER = dt.timedelta(days=2)
+
+
+def purge(*, now: dt.datetime | None = None) -> int:
+    """Delete the counters that no longer count or lock anything; returns how many.
+
+    A key that failed once is otherwise kept for ever (a username, an address, a phone
+    number): the daily ``security.purge_counters`` task keeps the table to the keys that
+    failed recently, as :class:`~mcoms.security.models.Counter` promises.
+    """
+    at = _now(now)
+    stale = Counter.objects.filter(window_start__lt=at - FORGET_AFTER).exclude(
+        locked_until__gt=at
+    )
+    deleted, _ = stale.delete()
+    return deleted
