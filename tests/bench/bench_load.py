@@ -49,15 +49,19 @@ before ``Retry-After``; no answer retried likewise.
 Meanwhile each staff session signs in through the login form (CSRF token and session
 cookie, as a browser) and goes round the dashboards with 2-5 s of think time: the
 overview, the region, the site (this year, last 30 days, this month at random), the
-customer table htmx asks for (sorted or paged at times), a customer.
+customer table htmx asks for (sorted or paged at times), a customer. And ``--ussd``
+customers (default 10 at a time) use the USSD menu through Africa's Talking's callback as in
+bench_ussd: its scripts, the PIN once a session, 4-8 s between answers.
 
 Printed: per kind of request the count, errors (any answer but 2xx, other than a 409 or a
 429; transport errors; requests left unanswered at the end), p50/p95/p99/max; readings
 accepted per second and the real-world rate they correspond to; the references measured
 in the same run (``/healthz`` every half second under load, each dashboard page without
 load before it) and the ratios; load average and the CPU the harness itself used; each
-goal, hard or for information, and whether it was met. Exit 1 on any error or a missed
-hard goal (``--no-latency-goals`` makes the latency goals informational: the short test).
+goal, hard or for information, and whether it was met: the latency goals of the earlier
+issues are hard (the site dashboard's p95 under 300 ms; the USSD menu steps' p99 under
+150 ms and the PIN check's under 600 ms). Exit 1 on any error or a missed hard goal
+(``--no-latency-goals`` makes the latency goals informational: the short test).
 ``--json PATH`` writes the figures.
 """
 
@@ -89,6 +93,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_ussd import PIN as USSD_PIN  # noqa: E402
 from benchkit import SERVER, Gunicorn  # noqa: E402
 
 from edge_agent.config import AgentConfig  # noqa: E402
@@ -108,6 +113,10 @@ GOAL_DASHBOARD_MS = 300  # docs/dashboards.md: site dashboard p95 < 300 ms
 # docs/metering.md: p95 of a 1,000-reading batch, measured 176-299 ms (no fixed goal).
 BATCH_REFERENCE_MS = 300
 PASSWORD = "bench-only-pass-0123"
+# docs/ussd.md (bench_ussd): p99 of the menu steps < 150 ms, the one PIN check < 600 ms.
+USSD_MENU_GOAL_MS = 150
+USSD_PIN_GOAL_MS = 600
+USSD_KINDS = ("USSD menu step", "USSD PIN check")
 DASHBOARD_KINDS = ("overview", "region", "site", "site table (htmx)", "customer")
 
 
@@ -130,6 +139,7 @@ class Fleet:
     customer_ids: list[int]
     staff: list[str]
     meters: int
+    phones: list[str] = field(default_factory=list)  # customers with a USSD PIN
 
 
 def fleet(count: int, staff: int, customers: int, now: dt.datetime, rng: random.Random) -> Fleet:
@@ -231,6 +241,7 @@ def fleet(count: int, staff: int, customers: int, now: dt.datetime, rng: random.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     customer_ids = list(Customer.objects.filter(site=bench_site).values_list("pk", flat=True))
+    phones = ussd_pins(bench_site, now)
     return Fleet(
         gateways=out,
         region_id=region.pk,
@@ -238,7 +249,26 @@ def fleet(count: int, staff: int, customers: int, now: dt.datetime, rng: random.
         customer_ids=customer_ids,
         staff=staff_names,
         meters=sum(len(g.meters) for g in out),
+        phones=phones,
     )
+
+
+def ussd_pins(site, now: dt.datetime) -> list[str]:
+    """The dashboard site's customers get a USSD PIN (bench_ussd's: one hash by the settings'
+    PIN hasher, shared by every row); returns their phone numbers."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+
+    from customers.models import Customer
+    from notifications.selfservice.models import CustomerPin
+
+    customers = list(Customer.objects.filter(site=site).exclude(phone=""))
+    shared_hash = make_password(USSD_PIN, hasher=settings.USSD_PIN_HASHER)
+    CustomerPin.objects.bulk_create(
+        [CustomerPin(customer=c, pin_hash=shared_hash, set_at=now) for c in customers],
+        batch_size=2000,
+    )
+    return [c.phone for c in customers]
 
 
 # --- what is measured ---------------------------------------------------------------------
@@ -556,6 +586,54 @@ async def staff_session(run: Run, username: str, rng: random.Random) -> None:
                 await run.until_stopped(asyncio.sleep(pause))
 
 
+async def ussd_session(run: Run, rng: random.Random) -> None:
+    """A customer on a feature phone after another, through Africa's Talking's callback:
+    bench_ussd's scripts (balance, last bill, usage, a wrong choice, the language menu),
+    the PIN once a session, ``--ussd-think`` seconds between answers (reading a screen,
+    typing on a keypad). A reply must be 200 and start ``CON ``/``END ``; a PIN refused is
+    an error."""
+    import httpx
+    from bench_ussd import SCRIPTS
+
+    low, high = run.args.ussd_think
+    async with httpx.AsyncClient(base_url=run.base, timeout=60) as client:
+        await run.until_stopped(asyncio.sleep(rng.uniform(0, high * 4)))
+        sessions = 0
+        while not run.stopping:
+            phone = rng.choice(run.fleet.phones)
+            script = rng.choice(SCRIPTS)
+            sessions += 1
+            session = f"ATUid_load_{id(rng)}_{sessions}"
+            for step in range(len(script) + 1):
+                if step:
+                    await run.until_stopped(asyncio.sleep(rng.uniform(low, high)))
+                if run.stopping:
+                    return
+                kind = USSD_KINDS[1] if step and script[step - 1] == USSD_PIN else USSD_KINDS[0]
+                body = {
+                    "sessionId": session,
+                    "serviceCode": "*384*2026#",
+                    "phoneNumber": phone,
+                    "networkCode": "63902",
+                    "text": "*".join(script[:step]),
+                }
+                began = time.perf_counter()
+                try:
+                    answer = await client.post("/ussd/africastalking/", data=body)
+                except Exception as exc:  # noqa: BLE001 - transport errors count
+                    run.stats.record(kind, time.perf_counter() - began, None, repr(exc))
+                    break
+                took, reply = time.perf_counter() - began, answer.text
+                ok = answer.status_code == 200 and reply.startswith(("CON ", "END "))
+                refused = kind == USSD_KINDS[1] and ("PIN" in reply or "locked" in reply)
+                run.stats.record(
+                    kind, took, answer.status_code, f"{body['text']!r}: {reply[:120]!r}",
+                    ok=ok and not refused,
+                )  # fmt: skip
+                if not ok or reply.startswith("END "):
+                    break
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -689,6 +767,10 @@ class Run:
                 asyncio.create_task(staff_session(self, u, random.Random(f"staff{u}")))
                 for u in self.fleet.staff
             ]
+            tasks += [
+                asyncio.create_task(ussd_session(self, random.Random(f"ussd{n}")))
+                for n in range(self.args.ussd)
+            ]
             tasks += [asyncio.create_task(self.healthz()), asyncio.create_task(self.lag())]
             await asyncio.sleep(self.args.duration)
             self.stopping = True
@@ -753,11 +835,12 @@ def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: d
     s = run.stats
     elapsed = run.elapsed
     order = ["readings", "readings, backlog", "heartbeat", "config", "sign-in"]
-    order += list(DASHBOARD_KINDS) + ["/healthz (reference)"]
+    order += list(DASHBOARD_KINDS) + list(USSD_KINDS) + ["/healthz (reference)"]
     order += [k for k in s.kinds if k not in order]
     print(
         f"\n{len(fleet.gateways):,} gateways ({fleet.meters:,} meters), {len(fleet.staff)} staff "
-        f"sessions, {args.duration} s of load (+{elapsed - args.duration:.1f} s to finish), "
+        f"sessions, {args.ussd} USSD sessions at a time, {args.duration} s of load "
+        f"(+{elapsed - args.duration:.1f} s to finish), "
         f"{pools(args)}; client pool {args.connections} connections "
         f"(latency counts the wait for one)"
     )
@@ -895,6 +978,23 @@ def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: d
             f"p95 {batch_p95:.0f} ms",
         ),
     ]
+    ussd_menu, ussd_pin = (s.kind(k).took for k in USSD_KINDS)
+    if args.ussd:
+        latency = "hard" if not args.no_latency_goals else "info"
+        goals += [
+            (
+                latency,
+                f"USSD menu step p99 < {USSD_MENU_GOAL_MS} ms under load (docs/ussd.md)",
+                pct(ussd_menu, 99) < USSD_MENU_GOAL_MS,
+                f"p99 {pct(ussd_menu, 99):.0f} ms, {len(ussd_menu)} steps",
+            ),
+            (
+                latency,
+                f"USSD PIN check p99 < {USSD_PIN_GOAL_MS} ms under load (docs/ussd.md)",
+                pct(ussd_pin, 99) < USSD_PIN_GOAL_MS,
+                f"p99 {pct(ussd_pin, 99):.0f} ms, {len(ussd_pin)} checks",
+            ),
+        ]
     if backlog:
         goals.append(
             (
@@ -949,6 +1049,17 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=120, help="seconds of load")
     parser.add_argument("--gateways", type=int, default=1000)
     parser.add_argument("--staff", type=int, default=4, help="staff sessions")
+    parser.add_argument(
+        "--ussd", type=int, default=10, help="USSD sessions at a time (customers' phones)"
+    )
+    parser.add_argument(
+        "--ussd-think",
+        type=float,
+        nargs=2,
+        default=(4.0, 8.0),
+        metavar=("LOW", "HIGH"),
+        help="seconds between a USSD screen and the answer (default 4 8, as bench_ussd)",
+    )
     parser.add_argument("--speedup", type=float, default=3, help="intervals this much faster")
     parser.add_argument(
         "--spread",

@@ -1,5 +1,6 @@
 """The load test in a short bounded run: 1,000 simulated gateways for 25 s while two staff
-sessions use the dashboards; no errors, and every gateway's readings stored.
+sessions use the dashboards and four customers the USSD menu; no errors, and every
+gateway's readings stored.
 
 The full run, with the latency goals, is ``tests/bench/bench_load.py`` (``make bench``);
 see docs/operations.md, "Load test".
@@ -33,7 +34,7 @@ def test_a_thousand_gateways_and_staff_at_once_without_errors(tmp_path):
         # (they spread theirs over 11 + 60 s: upload_spread_s); the latency goals are the
         # full run's.
         *("--duration", "25", "--spread", "18", "--upload-spread", "0", "--speedup", "1"),
-        *("--backlog", "5"),
+        *("--backlog", "5", "--ussd", "4", "--ussd-think", "0.5", "1.5"),
         *("--drain", "40", "--timeout", "240", "--references", "2"),
         *("--database-url", server_url(name), "--keep", "--no-latency-goals"),
         *("--json", str(figures)),
@@ -53,7 +54,8 @@ def test_a_thousand_gateways_and_staff_at_once_without_errors(tmp_path):
         assert found["gateways"] == GATEWAYS
         assert found["served"] == GATEWAYS and found["left_unsent"] == 0
         assert found["rejected"] == 0 and found["flagged"] == 0
-        for kind in ("readings", "heartbeat", "config", "site", "site table (htmx)"):
+        kinds = ("readings", "heartbeat", "config", "site", "site table (htmx)")
+        for kind in (*kinds, "USSD menu step", "USSD PIN check"):
             assert found["kinds"][kind]["requests"] > 0, kind
 
         # What the database holds: a batch and readings from every gateway, each reading once.
