@@ -4,4 +4,4 @@ It imports nothing from Django or the platform's apps, so it installs on a
 Raspberry Pi with only pymodbus, pyserial, PyYAML and httpx.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
