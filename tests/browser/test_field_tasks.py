@@ -81,7 +81,9 @@ def test_agent_records_a_visit_with_gps_and_marks_the_task_done(field_tasks, scr
     page.select_option("#visit_outcome", "done")
     page.fill("#visit_note", "Loose neutral tightened")
     page.get_by_role("button", name="Use my location").click()
-    page.wait_for_function("document.querySelector('#visit_latitude').value !== ''")
+    # A function, not an expression: Playwright polls an expression with eval, which the
+    # page's Content-Security-Policy refuses whenever the first check is not yet true.
+    page.wait_for_function("() => document.querySelector('#visit_latitude').value !== ''")
     assert page.input_value("#visit_latitude") == "0.347596"
     assert page.input_value("#visit_accuracy_m") == "14"
     tab.check("field-task-visit-filled")
