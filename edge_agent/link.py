@@ -47,14 +47,17 @@ class Link:
     def open(self) -> None:
         """Open the link's own outbox connection (on the thread that will use it)."""
         self.outbox = Outbox(self.agent.outbox_path, self.agent.cfg.outbox_max_mb)
-        cfg = lambda: self.agent.cfg  # noqa: E731 - the server's answer may replace it
-        self.uploader = Uploader(
-            self.api, self.outbox, lambda: cfg().gateway, self.clock,
-            hold_s=lambda: upload_offset(cfg().gateway, cfg().upload_spread_s,
-                                         cfg().log_interval_s))
+        self.uploader = Uploader(self.api, self.outbox, lambda: self.agent.cfg.gateway,
+                                 self.clock, hold_s=self._upload_hold_s)
         self.plant = PlantQueue(self.outbox)
         self.plant_uploader = Uploader(self.api, self.plant, lambda: self.agent.cfg.gateway,
                                        self.clock, path="/plant")
+
+    def _upload_hold_s(self) -> float:
+        """This gateway's delay before a new interval's upload (the config of the moment:
+        the server's answer may change the name or the interval)."""
+        cfg = self.agent.cfg
+        return upload_offset(cfg.gateway, cfg.upload_spread_s, cfg.log_interval_s)
 
     def _run(self) -> None:
         self.open()

@@ -255,6 +255,7 @@ class Buckets:
     def merge(self, other: Buckets) -> None:
         for key, amount in other.amounts.items():
             self.amounts[key] += amount
+        self.owing += other.owing
 
     @property
     def total(self) -> Decimal:

@@ -128,7 +128,6 @@ class Money:
     collected: Decimal = ZERO
     active: int = 0
     arrears: Buckets = field(default_factory=Buckets)
-    owing: int = 0
 
     @property
     def rate(self) -> Decimal | None:
@@ -144,12 +143,16 @@ class Money:
             return None
         return (self.billed / self.active).quantize(Decimal("0.01"))
 
+    @property
+    def owing(self) -> int:
+        """Customers with something overdue today."""
+        return self.arrears.owing
+
     def add(self, other: Money) -> None:
         self.billed += other.billed
         self.collected += other.collected
         self.active += other.active
         self.arrears.merge(other.arrears)
-        self.owing += other.owing
 
 
 @dataclass
@@ -261,7 +264,7 @@ def figures(
             money_trend[cur][day][1] += collected
         for site_id, buckets in billing_kpis.arrears(ids, today_for(sites, now)).items():
             m = per_site[site_id].money[currency[site_id]]
-            m.arrears, m.owing = buckets, buckets.owing
+            m.arrears = buckets
     total = Tally()
     for t in per_site.values():
         total.add(t)
