@@ -40,7 +40,6 @@ run fails (exit 1) when the goal is not met.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import http.client
 import os
@@ -54,20 +53,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchkit import SERVER, Gunicorn, admin  # noqa: E402
+from benchkit import SERVER, Gunicorn, bench_env, create_scratch, drop_scratch  # noqa: E402
 
 DB_NAME = "mcoms_bench_dashboard"
 GOAL_MS = 300
 GATEWAYS = 8
-ENV = {
-    "DATABASE_URL": f"{SERVER}/{DB_NAME}",
-    "DJANGO_SETTINGS_MODULE": "mcoms.settings",
-    "DEBUG": "0",
-    "SECRET_KEY": "bench-only-secret-key-not-used-anywhere-else-0123456789",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "CELERY_BROKER_URL": "memory://",
-    "LOG_LEVEL": "WARNING",
-}
+ENV = bench_env(f"{SERVER}/{DB_NAME}")
 
 
 def copy_rows(table: str, columns: str, rows) -> None:
@@ -535,8 +526,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     started = time.perf_counter()
-    admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    admin(f"CREATE DATABASE {DB_NAME}")
+    create_scratch(DB_NAME)
     os.environ.update(ENV)
     server = None
     failed = False
@@ -599,12 +589,8 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
         if not args.keep:
-            admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            drop_scratch(DB_NAME)
     print(f"\n(whole run {time.perf_counter() - started:.0f} s)")
     return 1 if failed else 0
 

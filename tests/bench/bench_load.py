@@ -94,7 +94,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ussd import PIN as USSD_PIN  # noqa: E402
-from benchkit import SERVER, Gunicorn  # noqa: E402
+from benchkit import SERVER, Gunicorn, bench_env, create_scratch, drop_scratch  # noqa: E402
 
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.uploader import upload_offset  # noqa: E402
@@ -1039,9 +1039,10 @@ def report(args, run: Run, fleet: Fleet, quiet: dict[str, list[float]], loads: d
     return figures
 
 
-def maintenance_url(url: str) -> tuple[str, str]:
+def server_and_name(url: str) -> tuple[str, str]:
+    """``postgres://…/name`` as the server's URL and the database's name."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
+    return urlunsplit(parts._replace(path="")), parts.path.lstrip("/")
 
 
 def main() -> int:
@@ -1107,25 +1108,9 @@ def main() -> int:
     signal.signal(signal.SIGALRM, too_long)
     faulthandler.dump_traceback_later(max(1, args.timeout - 5))  # where it hangs, if it does
     signal.alarm(int(args.timeout))
-    maintenance, db_name = maintenance_url(args.database_url)
-
-    def admin(sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            conn.execute(sql)
-
-    admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{db_name}"')
-    env = {
-        "DATABASE_URL": args.database_url,
-        "DJANGO_SETTINGS_MODULE": "mcoms.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-secret-key-not-used-anywhere-else-0123456789",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "CELERY_BROKER_URL": "memory://",
-        "LOG_LEVEL": "WARNING",
-    }
+    pg_server, db_name = server_and_name(args.database_url)
+    create_scratch(db_name, pg_server)
+    env = bench_env(args.database_url)
     os.environ.update(env)
     loads = {"setup": load_average()}
     server = edge = None
@@ -1170,12 +1155,8 @@ def main() -> int:
         for pool in (server, edge):
             if pool is not None:
                 pool.stop()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
         if not args.keep:
-            admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            drop_scratch(db_name, pg_server)
     print(f"\n(whole run {time.perf_counter() - started:.0f} s)")
     return 1 if failed else 0
 

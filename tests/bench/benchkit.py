@@ -15,12 +15,43 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 
-def admin(sql: str) -> None:
+def admin(sql: str, server: str = SERVER) -> None:
     """Run ``sql`` on the server's maintenance database (create/drop the scratch one)."""
     import psycopg
 
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(sql)
+
+
+def create_scratch(name: str, server: str = SERVER) -> None:
+    """A new, empty scratch database ``name`` (one left by an earlier run is dropped)."""
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server)
+    admin(f'CREATE DATABASE "{name}"', server)
+
+
+def drop_scratch(name: str, server: str = SERVER) -> None:
+    """This process's connections closed, then the scratch database dropped."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        from django.db import connections
+
+        connections.close_all()
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server)
+
+
+def bench_env(database_url: str) -> dict[str, str]:
+    """The settings a benchmark runs the platform with (its process and gunicorn's)."""
+    return {
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "mcoms.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-not-used-anywhere-else-0123456789",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        # Tasks are queued in memory and never run.
+        "CELERY_BROKER_URL": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def free_port() -> int:
